@@ -1,0 +1,65 @@
+# Two commands for a newcomer: `make run` (the service) and `make test` (the tests).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# The dataset `make run` imports when present (or set CIFAR_ARCHIVE).
+CIFAR_ARCHIVE ?= data/cifar-10-python.tar.gz
+# Test data: the reduced CIFAR-10 archive; copied into data/ from MINI_ARCHIVE.
+MINI_ARCHIVE ?= ../shared/datasets/cifar-10-mini/cifar-10-python.tar.gz
+TEST_ARCHIVE := data/cifar-10-mini/cifar-10-python.tar.gz
+
+export DJANGO_DEBUG ?= true
+export CIFAR_ARCHIVE
+
+.PHONY: run test lint test-data migrate import train evaluate bench clean
+
+$(STAMP): requirements.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version.split()[0]'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+migrate: $(STAMP)
+	$(BIN)/python manage.py migrate --no-input
+
+## run: set up, migrate, import the dataset if present, serve on http://$(HOST):$(PORT)/
+run: migrate
+	@if [ -f "$(CIFAR_ARCHIVE)" ]; then $(BIN)/python manage.py import_cifar "$(CIFAR_ARCHIVE)"; \
+	else echo "No dataset at $(CIFAR_ARCHIVE): the service starts without training data (see README)."; fi
+	@echo "Dashboard: http://$(HOST):$(PORT)/   Admin: http://$(HOST):$(PORT)/admin/ (create a login with: $(BIN)/python manage.py createsuperuser)"
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+$(TEST_ARCHIVE):
+	@test -f "$(MINI_ARCHIVE)" || { echo "Test data missing: set MINI_ARCHIVE to the cifar-10-mini archive"; exit 1; }
+	mkdir -p $(dir $(TEST_ARCHIVE))
+	cp "$(MINI_ARCHIVE)" $(TEST_ARCHIVE)
+
+test-data: $(TEST_ARCHIVE)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python manage.py makemigrations --check --dry-run
+
+## test: lint, then the whole test suite
+test: lint test-data
+	$(BIN)/python -m pytest
+
+import: migrate
+	$(BIN)/python manage.py import_cifar "$(CIFAR_ARCHIVE)"
+
+train: migrate
+	$(BIN)/python manage.py train_model --promote
+
+evaluate: $(STAMP)
+	$(BIN)/python manage.py evaluate_model
+
+bench: $(STAMP)
+	$(BIN)/python bench/predictor_latency.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,155 @@
+"""The one image preprocessing path, shared by training and serving.
+
+Training images and uploaded images both go through `preprocess_image`, so the
+model never sees pixels prepared differently at serving time than in training.
+Bump PREPROCESSING_VERSION whenever the output of this module changes: it is
+stored with every model, and a model is only served with the version it was
+trained with.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+PREPROCESSING_VERSION = 1
+IMAGE_SIZE = 32
+INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 3)
+# Larger images are refused before decoding: a few kilobytes of PNG can claim
+# billions of pixels (decompression bomb). 64 MP still admits any camera photo.
+MAX_IMAGE_PIXELS = 64_000_000
+# Transparent pixels are shown on white, as browsers and viewers show them.
+BACKGROUND_RGB = (255, 255, 255)
+
+_SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N"}
+_ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
+
+ImageSource = bytes | str | Path | BinaryIO | Image.Image
+
+
+class InvalidImageError(ValueError):
+    """The input is not an image Pillow can decode, or is too large to decode."""
+
+
+def _open(source: ImageSource) -> Image.Image:
+    if isinstance(source, Image.Image):
+        return source
+    if isinstance(source, bytes):
+        if not source:
+            raise InvalidImageError("empty file: 0 bytes")
+        source = io.BytesIO(source)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(source)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise InvalidImageError(f"image too large: {exc}") from exc
+    except UnidentifiedImageError as exc:
+        raise InvalidImageError("not an image format that can be decoded") from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise InvalidImageError(f"unreadable image: {exc}") from exc
+    width, height = image.size
+    if width * height > MAX_IMAGE_PIXELS:
+        raise InvalidImageError(
+            f"image too large: {width}x{height} pixels, limit {MAX_IMAGE_PIXELS:,} pixels"
+        )
+    if width < 1 or height < 1:
+        raise InvalidImageError(f"image has no pixels: {width}x{height}")
+    return image
+
+
+def _sixteen_bit_to_grey(image: Image.Image) -> Image.Image:
+    values = np.asarray(image, dtype=np.float32)
+    return Image.fromarray(np.clip(values / 257.0, 0, 255).round().astype(np.uint8), "L")
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode in _SIXTEEN_BIT_MODES:
+        return _sixteen_bit_to_grey(image).convert("RGB")
+    if image.mode == "I":
+        # 32-bit integer images from 16-bit PNGs hold 0..65535; others 0..255.
+        values = np.asarray(image)
+        if values.size and values.max() > 255:
+            return _sixteen_bit_to_grey(image).convert("RGB")
+        return Image.fromarray(np.clip(values, 0, 255).astype(np.uint8), "L").convert("RGB")
+    if image.mode == "F":
+        values = np.asarray(image, dtype=np.float32)
+        if values.size and values.max() <= 1.0:
+            values = values * 255.0
+        return Image.fromarray(np.clip(values, 0, 255).round().astype(np.uint8), "L").convert("RGB")
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in _ALPHA_MODES:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (*BACKGROUND_RGB, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def load_image(source: ImageSource) -> Image.Image:
+    """Decode `source`, apply its EXIF orientation and return an RGB image."""
+    image = _open(source)
+    try:
+        if image.format == "JPEG":
+            # Let libjpeg decode at a reduced scale (still >= 2x the target side):
+            # much faster for camera photos and the same path in training and serving.
+            image.draft("RGB", (IMAGE_SIZE * 2, IMAGE_SIZE * 2))
+        image = ImageOps.exif_transpose(image)
+        image.load()
+        return _to_rgb(image)
+    except InvalidImageError:
+        raise
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise InvalidImageError(f"unreadable image: {exc}") from exc
+
+
+def validate_image(source: ImageSource) -> str:
+    """Decode `source` completely; return its format name (e.g. "PNG", "JPEG")."""
+    image = _open(source)
+    image_format = image.format or "PNG"
+    load_image(image)
+    return image_format
+
+
+def _center_square(width: int, height: int) -> tuple[int, int, int, int]:
+    side = min(width, height)
+    left = (width - side) // 2
+    top = (height - side) // 2
+    return (left, top, left + side, top + side)
+
+
+def image_to_array(image: Image.Image) -> np.ndarray:
+    """RGB image → float32 (32, 32, 3) in [0, 1]: centre square, then resize."""
+    resized = image.resize(
+        (IMAGE_SIZE, IMAGE_SIZE),
+        resample=Image.Resampling.BICUBIC,
+        box=_center_square(*image.size),
+        reducing_gap=2.0,
+    )
+    return np.asarray(resized, dtype=np.float32) / 255.0
+
+
+def preprocess_image(source: ImageSource) -> np.ndarray:
+    """Any image Pillow reads → float32 array of shape (32, 32, 3), values in [0, 1]."""
+    return image_to_array(load_image(source))
+
+
+def preprocess_images(sources: Iterable[ImageSource]) -> np.ndarray:
+    """Preprocess many images into one (N, 32, 32, 3) float32 batch."""
+    arrays = [preprocess_image(source) for source in sources]
+    if not arrays:
+        return np.zeros((0, *INPUT_SHAPE), dtype=np.float32)
+    return np.stack(arrays)
+
+
+def encode_png(pixels: np.ndarray) -> bytes:
+    """uint8 (H, W, 3) RGB → PNG bytes (lossless, so re-decoding gives the same pixels)."""
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, "RGB").save(buffer, format="PNG", optimize=False)
+    return buffer.getvalue()

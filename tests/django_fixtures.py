@@ -1,0 +1,19 @@
+"""Fixtures for tests that use Django: isolated media and model folders, curated data."""
+
+import pytest
+
+from ml_core.datasets import CifarDataset
+from training.imports import ImportSummary, import_cifar_dataset
+
+
+@pytest.fixture(autouse=True)
+def isolated_storage(settings, tmp_path):
+    """Every test writes media and model artefacts under its own temporary folder."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.MODELS_DIR = tmp_path / "models"
+
+
+@pytest.fixture
+def curated_small(db, small_dataset: CifarDataset) -> ImportSummary:
+    """The small dataset imported as TrainingImage rows (200 train, 80 test)."""
+    return import_cifar_dataset(small_dataset)

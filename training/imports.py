@@ -1,0 +1,163 @@
+"""Store images as `TrainingImage` rows plus content-addressed files in media.
+
+Idempotent by content: an image whose sha256 is already stored is skipped, so an
+import can be run again (or resumed after a crash) without adding duplicates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+
+from ml_core.datasets import CifarDataset, ClassFolderReader
+from ml_core.preprocessing import InvalidImageError, encode_png, validate_image
+from training.models import TrainingImage, training_image_path, validate_label
+
+INSERT_BATCH_SIZE = 500
+_EXTENSIONS = {"JPEG": "jpg", "TIFF": "tif", "MPO": "jpg"}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    content: bytes
+    label: str
+    split: str
+    original_name: str
+    extension: str
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content).hexdigest()
+
+
+@dataclass
+class ImportSummary:
+    created: Counter = field(default_factory=Counter)  # (split, label) → images added
+    already_present: int = 0
+    rejected: list[str] = field(default_factory=list)  # "name: reason"
+
+    @property
+    def created_total(self) -> int:
+        return sum(self.created.values())
+
+    def created_in_split(self, split: str) -> int:
+        return sum(count for (row_split, _), count in self.created.items() if row_split == split)
+
+
+def _store_file(name: str, content: bytes, sha256: str) -> str:
+    """Write the file unless an intact copy is already there (left by an earlier run)."""
+    if default_storage.exists(name):
+        with default_storage.open(name, "rb") as existing:
+            if hashlib.sha256(existing.read()).hexdigest() == sha256:
+                return name
+        default_storage.delete(name)  # a partial write from an interrupted run
+    return default_storage.save(name, ContentFile(content))
+
+
+def _chunks(items: Iterable[Candidate], size: int) -> Iterator[list[Candidate]]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def store_candidates(
+    candidates: Iterable[Candidate],
+    source: str,
+    summary: ImportSummary,
+    on_progress: Callable[[int], None] = lambda count: None,
+) -> ImportSummary:
+    for chunk in _chunks(candidates, INSERT_BATCH_SIZE):
+        by_hash = {candidate.sha256: candidate for candidate in chunk}
+        summary.already_present += len(chunk) - len(by_hash)  # duplicates within the chunk
+        present = set(
+            TrainingImage.objects.filter(sha256__in=by_hash).values_list("sha256", flat=True)
+        )
+        summary.already_present += len(present)
+        rows = []
+        for sha256, candidate in by_hash.items():
+            if sha256 in present:
+                continue
+            name = _store_file(
+                training_image_path(sha256, candidate.extension), candidate.content, sha256
+            )
+            rows.append(
+                TrainingImage(
+                    image=name,
+                    sha256=sha256,
+                    label=candidate.label,
+                    split=candidate.split,
+                    source=source,
+                    original_name=candidate.original_name[:255],
+                )
+            )
+        # ignore_conflicts: a concurrent import of the same content is not an error.
+        TrainingImage.objects.bulk_create(rows, ignore_conflicts=True)
+        summary.created.update((row.split, row.label) for row in rows)
+        on_progress(len(chunk))
+    return summary
+
+
+def cifar_candidates(dataset: CifarDataset) -> Iterator[Candidate]:
+    for split, arrays in (("train", dataset.train), ("test", dataset.test)):
+        for index, (pixels, label_index) in enumerate(
+            zip(arrays.images, arrays.labels, strict=True)
+        ):
+            yield Candidate(
+                content=encode_png(pixels),
+                label=dataset.class_names[label_index],
+                split=split,
+                original_name=f"cifar-{split}-{index:05d}.png",
+                extension="png",
+            )
+
+
+def import_cifar_dataset(
+    dataset: CifarDataset, on_progress: Callable[[int], None] = lambda count: None
+) -> ImportSummary:
+    for name in dataset.class_names:
+        validate_label(name)
+    return store_candidates(
+        cifar_candidates(dataset), TrainingImage.Source.CIFAR, ImportSummary(), on_progress
+    )
+
+
+def _folder_candidates(
+    reader: ClassFolderReader,
+    split: str,
+    summary: ImportSummary,
+    on_progress: Callable[[int], None],
+) -> Iterator[Candidate]:
+    for labeled in reader:
+        try:
+            validate_label(labeled.label)
+            image_format = validate_image(labeled.content)
+        except (ValidationError, InvalidImageError) as exc:
+            reason = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
+            summary.rejected.append(f"{labeled.label}/{labeled.name}: {reason}")
+            on_progress(1)
+            continue
+        yield Candidate(
+            content=labeled.content,
+            label=labeled.label,
+            split=split,
+            original_name=labeled.name,
+            extension=_EXTENSIONS.get(image_format, image_format.lower()),
+        )
+
+
+def import_class_folder(
+    reader: ClassFolderReader,
+    split: str,
+    on_progress: Callable[[int], None] = lambda count: None,
+) -> ImportSummary:
+    """Import `<class>/<image>` files; undecodable files and bad labels are rejected."""
+    summary = ImportSummary()
+    candidates = _folder_candidates(reader, split, summary, on_progress)
+    return store_candidates(candidates, TrainingImage.Source.FOLDER, summary, on_progress)

@@ -1,0 +1,226 @@
+"""Train and evaluate model versions from the curated training images.
+
+This module imports TensorFlow (through ml_core.training and ml_core.predictor):
+import it only inside the code that trains or evaluates, never at module level
+of anything the web process or a Celery parent process loads.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+from django.utils import timezone
+from sklearn.model_selection import train_test_split
+
+from ml_core.artifacts import build_metadata, dataset_fingerprint, save_artifacts
+from ml_core.evaluation import evaluate
+from ml_core.predictor import Predictor
+from ml_core.preprocessing import INPUT_SHAPE, PREPROCESSING_VERSION, preprocess_image
+from ml_core.training import TrainingConfig, TrainingListener, train_model
+from training.models import ModelVersion, ModelVersionTrainingImage, TrainingImage
+
+logger = logging.getLogger(__name__)
+
+NUMBER_ALLOCATION_ATTEMPTS = 5
+
+
+class TrainingDataError(Exception):
+    """The curated training images cannot train or evaluate a model as asked."""
+
+
+@dataclass(frozen=True)
+class LabeledSet:
+    image_ids: list[int]
+    images: np.ndarray  # (N, 32, 32, 3) float32 in [0, 1]
+    labels: np.ndarray  # indices into class_names
+    fingerprint: str
+
+
+def included_images(split: str) -> list[TrainingImage]:
+    return list(
+        TrainingImage.objects.filter(split=split, status=TrainingImage.Status.INCLUDED)
+        .only("id", "image", "sha256", "label")
+        .order_by("id")
+    )
+
+
+def stratified_subset(rows: list[TrainingImage], size: int, seed: int) -> list[TrainingImage]:
+    """At most `size` rows with the class proportions of `rows` (seeded)."""
+    if size >= len(rows):
+        return rows
+    labels = [row.label for row in rows]
+    try:
+        subset, _ = train_test_split(rows, train_size=size, random_state=seed, stratify=labels)
+    except ValueError:  # too small to keep every class: fall back to a seeded sample
+        subset, _ = train_test_split(rows, train_size=size, random_state=seed)
+    return sorted(subset, key=lambda row: row.id)
+
+
+LoadProgress = Callable[[int, int], None]  # (images loaded so far, images to load)
+
+
+def _ignore_progress(done: int, total: int) -> None:
+    pass
+
+
+def load_labeled_set(
+    rows: Sequence[TrainingImage],
+    class_names: list[str],
+    on_progress: LoadProgress = _ignore_progress,
+) -> LabeledSet:
+    """Read and preprocess stored images through the serving preprocessing path."""
+    index_of = {name: index for index, name in enumerate(class_names)}
+    images = np.zeros((len(rows), *INPUT_SHAPE), dtype=np.float32)
+    for position, row in enumerate(rows):
+        with row.image.open("rb") as handle:
+            images[position] = preprocess_image(handle.read())
+        on_progress(position + 1, len(rows))
+    return LabeledSet(
+        image_ids=[row.id for row in rows],
+        images=images,
+        labels=np.array([index_of[row.label] for row in rows], dtype=np.int64),
+        fingerprint=dataset_fingerprint(f"{row.sha256}:{row.label}" for row in rows),
+    )
+
+
+def _split_loaded(
+    loaded: LabeledSet, train_count: int, rows: list[TrainingImage]
+) -> tuple[LabeledSet, LabeledSet]:
+    def part(selection: slice) -> LabeledSet:
+        return LabeledSet(
+            image_ids=loaded.image_ids[selection],
+            images=loaded.images[selection],
+            labels=loaded.labels[selection],
+            fingerprint=dataset_fingerprint(f"{row.sha256}:{row.label}" for row in rows[selection]),
+        )
+
+    return part(slice(0, train_count)), part(slice(train_count, None))
+
+
+def _create_version(**fields) -> ModelVersion:
+    """Insert with the next free number; a concurrent insert makes us retry."""
+    for attempt in range(NUMBER_ALLOCATION_ATTEMPTS):
+        try:
+            with transaction.atomic():
+                highest = ModelVersion.objects.aggregate(highest=Max("number"))["highest"]
+                return ModelVersion.objects.create(number=(highest or 0) + 1, **fields)
+        except IntegrityError:
+            if attempt == NUMBER_ALLOCATION_ATTEMPTS - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def train_new_version(
+    config: TrainingConfig,
+    listener: TrainingListener | None = None,
+    max_train_images: int | None = None,
+    training_image_ids: Sequence[int] | None = None,
+    on_load_progress: LoadProgress = _ignore_progress,
+) -> ModelVersion | None:
+    """Train on included train-split images, evaluate on the test split, register.
+
+    `training_image_ids` pins the snapshot (a job records it at submit time);
+    without it the currently included train-split images are used. Returns None
+    when the listener asked training to stop: nothing is written then.
+    """
+    if training_image_ids is not None:
+        train_rows = list(
+            TrainingImage.objects.filter(id__in=training_image_ids)
+            .only("id", "image", "sha256", "label")
+            .order_by("id")
+        )
+    else:
+        train_rows = included_images(TrainingImage.Split.TRAIN)
+    if max_train_images is not None:
+        train_rows = stratified_subset(train_rows, max_train_images, config.seed)
+    class_names = sorted({row.label for row in train_rows})
+    if len(class_names) < 2:
+        raise TrainingDataError(
+            f"training needs images of at least 2 classes in the train split; "
+            f"found {len(train_rows)} images in {len(class_names)} classes"
+        )
+    test_rows = [
+        row for row in included_images(TrainingImage.Split.TEST) if row.label in class_names
+    ]
+    if not test_rows:
+        raise TrainingDataError("the test split has no included images of the trained classes")
+
+    rows = [*train_rows, *test_rows]
+    loaded = load_labeled_set(rows, class_names, on_load_progress)
+    train_set, test_set = _split_loaded(loaded, len(train_rows), rows)
+    result = train_model(train_set.images, train_set.labels, class_names, config, listener)
+    if result.stop_requested:
+        logger.info("training stopped on request after %d epochs", len(result.history))
+        return None
+
+    probabilities = result.model.predict(test_set.images, batch_size=256, verbose=0)
+    metrics = evaluate(test_set.labels, probabilities, class_names)
+    metrics["test_fingerprint"] = test_set.fingerprint
+    parameters = {
+        **config.to_dict(),
+        "max_train_images": max_train_images,
+        "train_count": result.train_count,
+        "validation_count": result.validation_count,
+        "epochs_run": len(result.history),
+        "best_epoch": result.best_epoch,
+        "stopped_early": result.stopped_early,
+        "duration_seconds": round(result.duration_seconds, 1),
+    }
+    artifact_path = f"{timezone.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:8]}"
+    save_artifacts(
+        result.model,
+        settings.MODELS_DIR / artifact_path,
+        build_metadata(
+            class_names=class_names,
+            input_shape=INPUT_SHAPE,
+            preprocessing_version=PREPROCESSING_VERSION,
+            metrics=metrics,
+            dataset_fingerprint=train_set.fingerprint,
+            training_parameters=parameters,
+            extra={"validation_metrics": result.validation_metrics, "history": result.history},
+        ),
+    )
+    try:
+        with transaction.atomic():
+            version = _create_version(
+                artifact_path=artifact_path,
+                class_names=class_names,
+                metrics=metrics,
+                validation_metrics=result.validation_metrics,
+                training_parameters=parameters,
+                training_history=result.history,
+                dataset_fingerprint=train_set.fingerprint,
+            )
+            ModelVersionTrainingImage.objects.bulk_create(
+                ModelVersionTrainingImage(model_version=version, training_image_id=image_id)
+                for image_id in train_set.image_ids
+            )
+    except BaseException:
+        shutil.rmtree(settings.MODELS_DIR / artifact_path, ignore_errors=True)
+        raise
+    return version
+
+
+def evaluate_version(
+    version: ModelVersion, on_load_progress: LoadProgress = _ignore_progress
+) -> dict:
+    """Metrics of `version` on the current included test split, via `Predictor`."""
+    test_rows = [
+        row for row in included_images(TrainingImage.Split.TEST) if row.label in version.class_names
+    ]
+    if not test_rows:
+        raise TrainingDataError("the test split has no included images of this model's classes")
+    test_set = load_labeled_set(test_rows, version.class_names, on_load_progress)
+    predictor = Predictor(version.artifact_directory)
+    probabilities = predictor.predict_arrays(test_set.images)
+    metrics = evaluate(test_set.labels, probabilities, version.class_names)
+    metrics["test_fingerprint"] = test_set.fingerprint
+    return metrics
