@@ -5,11 +5,6 @@ from django.db import models
 from training.models import LABEL_MAX_LENGTH, ModelVersion
 
 
-def prediction_image_path(sha256: str, extension: str) -> str:
-    """Storage name from content hash: no user-controlled text reaches the filesystem."""
-    return f"predictions/{sha256[:2]}/{sha256}.{extension}"
-
-
 class Prediction(models.Model):
     class Source(models.TextChoices):
         API = "api", "API"

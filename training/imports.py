@@ -18,7 +18,7 @@ from django.core.files.storage import default_storage
 
 from ml_core.datasets import CifarDataset, ClassFolderReader
 from ml_core.preprocessing import InvalidImageError, encode_png, validate_image
-from training.models import TrainingImage, training_image_path, validate_label
+from training.models import TrainingImage, content_addressed_name, validate_label
 
 INSERT_BATCH_SIZE = 500
 _EXTENSIONS = {"JPEG": "jpg", "TIFF": "tif", "MPO": "jpg"}
@@ -85,7 +85,9 @@ def store_candidates(
             if sha256 in present:
                 continue
             name = _store_file(
-                training_image_path(sha256, candidate.extension), candidate.content, sha256
+                content_addressed_name("training", sha256, candidate.extension),
+                candidate.content,
+                sha256,
             )
             rows.append(
                 TrainingImage(

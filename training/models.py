@@ -23,9 +23,9 @@ def validate_label(value: str) -> None:
         )
 
 
-def training_image_path(sha256: str, extension: str) -> str:
+def content_addressed_name(folder: str, sha256: str, extension: str) -> str:
     """Storage name from content hash: no user-controlled text reaches the filesystem."""
-    return f"training/{sha256[:2]}/{sha256}.{extension}"
+    return f"{folder}/{sha256[:2]}/{sha256}.{extension}"
 
 
 class TrainingImage(models.Model):
