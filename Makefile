@@ -10,11 +10,15 @@ CIFAR_ARCHIVE ?= data/cifar-10-python.tar.gz
 # Test data: the reduced CIFAR-10 archive; copied into data/ from MINI_ARCHIVE.
 MINI_ARCHIVE ?= ../shared/datasets/cifar-10-mini/cifar-10-python.tar.gz
 TEST_ARCHIVE := data/cifar-10-mini/cifar-10-python.tar.gz
+# The job tests run a second time against this PostgreSQL server (CI always does).
+TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+export TEST_REDIS_URL
 
 export DJANGO_DEBUG ?= true
 export CIFAR_ARCHIVE
 
-.PHONY: run test lint test-data migrate import train evaluate bench clean
+.PHONY: run test lint test-data redis migrate import train evaluate bench clean
 
 $(STAMP): requirements.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version.split()[0]'
@@ -45,9 +49,18 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
-## test: lint, then the whole test suite
-test: lint test-data
+## redis: start a local Redis (no persistence) unless one answers already
+redis:
+	@redis-cli -u "$(TEST_REDIS_URL)" ping >/dev/null 2>&1 || \
+	redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
+
+## test: lint, the whole suite on SQLite, then the database tests on PostgreSQL
+test: lint test-data redis
 	$(BIN)/python -m pytest
+	@if [ -n "$$CI" ] || pg_isready -q -d "$(TEST_POSTGRES_URL)" 2>/dev/null; then \
+		echo "== again on PostgreSQL: tests/training tests/predictions =="; \
+		DATABASE_URL="$(TEST_POSTGRES_URL)" $(BIN)/python -m pytest tests/training tests/predictions; \
+	else echo "!! PostgreSQL not reachable at $(TEST_POSTGRES_URL): skipped its run (CI runs it)"; fi
 
 import: migrate
 	$(BIN)/python manage.py import_cifar "$(CIFAR_ARCHIVE)"

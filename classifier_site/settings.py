@@ -8,7 +8,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from classifier_site.env import env_bool, env_int, env_list, env_path, env_str
+from classifier_site.env import env_bool, env_float, env_int, env_list, env_path, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -83,6 +83,9 @@ else:
                 "transaction_mode": "IMMEDIATE",
                 "timeout": SQLITE_BUSY_TIMEOUT_SECONDS,
             },
+            # A file, not memory, so that Celery worker processes started by the
+            # tests share the test database.
+            "TEST": {"NAME": env_path("SQLITE_TEST_PATH", BASE_DIR / "test-db.sqlite3")},
         }
     }
 
@@ -113,6 +116,42 @@ MEDIA_ROOT = env_path("MEDIA_ROOT", BASE_DIR / "media")
 MODELS_DIR = env_path("MODELS_DIR", BASE_DIR / "models")
 # Where `import_cifar` and `make run` look for the dataset when given no path.
 CIFAR_ARCHIVE = env_path("CIFAR_ARCHIVE", BASE_DIR / "data" / "cifar-10-python.tar.gz")
+
+# --- Celery: broker and result backend on Redis -----------------------------------
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+CELERY_BROKER_URL = REDIS_URL
+CELERY_RESULT_BACKEND = REDIS_URL
+CELERY_RESULT_EXPIRES = 3600
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_DEFAULT_QUEUE = "inference"
+CELERY_TASK_ROUTES = {"training.tasks.run_training_job": {"queue": "training"}}
+# A task is acknowledged only once done, and re-queued if its worker process dies:
+# every task is idempotent, so running one twice never duplicates results.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # inference workers raise it to the batch size
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# Longer than the longest job, or Redis would hand a running job to a second worker.
+LONGEST_JOB_SECONDS = env_int("LONGEST_JOB_SECONDS", 12 * 3600, minimum=60)
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": LONGEST_JOB_SECONDS + 3600}
+CELERY_BEAT_SCHEDULE = {
+    "recover-stale-jobs": {"task": "training.tasks.recover_stale_jobs", "schedule": 30.0},
+}
+
+# --- Jobs and serving ---------------------------------------------------------------
+# A running job whose heartbeat is older than this is taken to have lost its worker.
+JOB_STALE_AFTER_SECONDS = env_int("JOB_STALE_AFTER_SECONDS", 120, minimum=2)
+JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3, minimum=1)
+# Progress rows are written at most this often per job (plus at every epoch end).
+JOB_PROGRESS_INTERVAL_SECONDS = env_float("JOB_PROGRESS_INTERVAL_SECONDS", 1.0, minimum=0.0)
+BATCH_JOB_CHUNK_SIZE = env_int("BATCH_JOB_CHUNK_SIZE", 64, minimum=1)
+# Dynamic micro-batching of single predictions (1 = off).
+INFERENCE_MAX_BATCH_SIZE = env_int("INFERENCE_MAX_BATCH_SIZE", 32, minimum=1)
+INFERENCE_MAX_DELAY_SECONDS = env_float("INFERENCE_MAX_DELAY_SECONDS", 0.01, minimum=0.001)
+PREDICTION_TIMEOUT_SECONDS = env_float("PREDICTION_TIMEOUT_SECONDS", 30.0, minimum=0.1)
+# How often a worker checks which version is in production.
+PRODUCTION_RECHECK_SECONDS = env_float("PRODUCTION_RECHECK_SECONDS", 2.0, minimum=0.0)
 
 LOGGING = {
     "version": 1,

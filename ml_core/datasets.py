@@ -17,6 +17,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 import numpy as np
 from tqdm import tqdm
@@ -330,3 +331,31 @@ class ClassFolderReader:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def read_zip_images(source: str | Path | BinaryIO) -> list[tuple[str, bytes]]:
+    """(name, content) of every file in a zip, in any folder layout.
+
+    Hidden files and folders are skipped; size limits as for class folders. Names
+    are for display only: nothing is extracted to the filesystem.
+    """
+    label = getattr(source, "name", str(source))
+    try:
+        with zipfile.ZipFile(source) as archive:
+            infos = archive.infolist()
+            if len(infos) > MAX_ZIP_MEMBERS:
+                raise DatasetError(f"{label}: more than {MAX_ZIP_MEMBERS} entries")
+            files = []
+            for info in infos:
+                parts = PurePosixPath(info.filename.replace("\\", "/")).parts
+                if info.is_dir() or not parts or _is_hidden(parts):
+                    continue
+                if info.file_size > MAX_MEMBER_BYTES:
+                    raise DatasetError(
+                        f"{label}: {info.filename} is {info.file_size} bytes uncompressed, "
+                        f"limit {MAX_MEMBER_BYTES}"
+                    )
+                files.append((parts[-1], archive.read(info)))
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
+        raise DatasetError(f"{label}: not a valid zip ({exc})") from exc
+    return files

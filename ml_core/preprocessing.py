@@ -111,10 +111,14 @@ def load_image(source: ImageSource) -> Image.Image:
 
 def validate_image(source: ImageSource) -> str:
     """Decode `source` completely; return its format name (e.g. "PNG", "JPEG")."""
+    return decode_with_format(source)[1]
+
+
+def decode_with_format(source: ImageSource) -> tuple[Image.Image, str]:
+    """`load_image` plus the file's format name, decoding only once."""
     image = _open(source)
     image_format = image.format or "PNG"
-    load_image(image)
-    return image_format
+    return load_image(image), image_format
 
 
 def _center_square(width: int, height: int) -> tuple[int, int, int, int]:
@@ -146,6 +150,11 @@ def preprocess_images(sources: Iterable[ImageSource]) -> np.ndarray:
     if not arrays:
         return np.zeros((0, *INPUT_SHAPE), dtype=np.float32)
     return np.stack(arrays)
+
+
+def to_uint8(array: np.ndarray) -> np.ndarray:
+    """Inverse of the [0, 1] scaling: exact for arrays made by this module."""
+    return np.clip(np.rint(array * 255.0), 0, 255).astype(np.uint8)
 
 
 def encode_png(pixels: np.ndarray) -> bytes:

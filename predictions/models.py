@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from training.models import LABEL_MAX_LENGTH, ModelVersion
+from training.models import LABEL_MAX_LENGTH, Job, ModelVersion
 
 
 class Prediction(models.Model):
@@ -22,10 +22,34 @@ class Prediction(models.Model):
         ModelVersion, on_delete=models.PROTECT, related_name="predictions"
     )
     source = models.CharField(max_length=16, choices=Source.choices)
+    # Idempotency keys: a redelivered task finds its prediction instead of adding one.
+    request_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    batch_item = models.OneToOneField(
+        "BatchItem", null=True, blank=True, on_delete=models.CASCADE, related_name="prediction"
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
-        return f"{self.top_label} {self.confidence:.0%} (v{self.model_version.number})"
+        return f"{self.top_label} {self.confidence:.0%} (v{self.model_version_id})"
+
+
+class BatchItem(models.Model):
+    """One image of a batch-inference job; it gets exactly one Prediction."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="batch_items")
+    position = models.PositiveIntegerField()
+    image = models.FileField(max_length=255)
+    image_sha256 = models.CharField(max_length=64)
+    original_name = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["job", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "position"], name="unique_job_position")
+        ]
+
+    def __str__(self) -> str:
+        return f"job {self.job_id} #{self.position}"

@@ -7,6 +7,8 @@ import pytest
 
 from ml_core.datasets import CifarDataset, ImageArrays, load_cifar
 
+pytest_plugins = ["tests.django_fixtures", "tests.workers"]
+
 TEST_ARCHIVE_VARIABLE = "CIFAR_TEST_ARCHIVE"
 DEFAULT_TEST_ARCHIVE = (
     Path(__file__).resolve().parent.parent / "data" / "cifar-10-mini" / "cifar-10-python.tar.gz"

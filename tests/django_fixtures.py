@@ -6,7 +6,7 @@ from ml_core.datasets import CifarDataset
 from training.imports import ImportSummary, import_cifar_dataset
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def isolated_storage(settings, tmp_path):
     """Every test writes media and model artefacts under its own temporary folder."""
     settings.MEDIA_ROOT = tmp_path / "media"

@@ -51,6 +51,13 @@ class ImportSummary:
         return sum(count for (row_split, _), count in self.created.items() if row_split == split)
 
 
+def store_image_file(folder: str, content: bytes, image_format: str) -> tuple[str, str]:
+    """Store `content` under a name made of its sha256; returns (name, sha256)."""
+    sha256 = hashlib.sha256(content).hexdigest()
+    extension = _EXTENSIONS.get(image_format, image_format.lower())
+    return _store_file(content_addressed_name(folder, sha256, extension), content, sha256), sha256
+
+
 def _store_file(name: str, content: bytes, sha256: str) -> str:
     """Write the file unless an intact copy is already there (left by an earlier run)."""
     if default_storage.exists(name):

@@ -91,6 +91,16 @@ class ModelVersion(models.Model):
         related_name="model_versions",
         blank=True,
     )
+    job = models.OneToOneField(
+        "Job",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="created_version",
+        editable=False,
+        help_text="The training job that created it; unique, so a redelivered job "
+        "can never create a second version.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     promoted_at = models.DateTimeField(null=True, blank=True)
 
@@ -129,18 +139,76 @@ class ModelVersion(models.Model):
     def production(cls) -> ModelVersion | None:
         return cls.objects.filter(status=cls.Status.PRODUCTION).first()
 
-    def promote(self) -> None:
-        """Make this the production version; the previous one is retired."""
+    def promote(self, user=None) -> None:
+        """Make this the production version; the previous one is retired.
+
+        Every promotion is logged, so that `rollback` can walk back through them.
+        """
         with transaction.atomic():
-            current = (
-                ModelVersion.objects.select_for_update()
-                .filter(status=self.Status.PRODUCTION)
-                .exclude(pk=self.pk)
+            previous = ModelVersion.objects.select_for_update().filter(
+                status=self.Status.PRODUCTION
             )
-            current.update(status=self.Status.RETIRED)
-            self.status = self.Status.PRODUCTION
-            self.promoted_at = timezone.now()
-            self.save(update_fields=["status", "promoted_at"])
+            previous_version = previous.first()
+            if previous_version == self:
+                return
+            self._make_production(previous_version)
+            Promotion.objects.create(
+                version=self, previous_version=previous_version, promoted_by=user
+            )
+
+    def _make_production(self, previous_version: ModelVersion | None) -> None:
+        if previous_version is not None:
+            previous_version.status = self.Status.RETIRED
+            previous_version.save(update_fields=["status"])
+        self.status = self.Status.PRODUCTION
+        self.promoted_at = timezone.now()
+        self.save(update_fields=["status", "promoted_at"])
+
+    @classmethod
+    def rollback(cls) -> ModelVersion:
+        """Undo the latest promotion: its previous version serves again.
+
+        Rolling back again undoes the promotion before that (a stack, not a toggle).
+        """
+        with transaction.atomic():
+            current = cls.objects.select_for_update().filter(status=cls.Status.PRODUCTION).first()
+            latest = (
+                Promotion.objects.select_for_update()
+                .filter(version=current, reverted=False)
+                .order_by("-created_at", "-id")
+                .first()
+            )
+            if current is None or latest is None or latest.previous_version is None:
+                raise RollbackError("there is no earlier production version to roll back to")
+            latest.reverted = True
+            latest.save(update_fields=["reverted"])
+            target = latest.previous_version
+            target._make_production(current)
+            return target
+
+
+class RollbackError(Exception):
+    """No earlier production version exists."""
+
+
+class Promotion(models.Model):
+    """One move of the production alias, newest last; rollbacks mark theirs reverted."""
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="+")
+    previous_version = models.ForeignKey(
+        ModelVersion, null=True, on_delete=models.CASCADE, related_name="+"
+    )
+    promoted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    reverted = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"v{self.version_id} replaced v{self.previous_version_id}"
 
 
 class ModelVersionTrainingImage(models.Model):
@@ -162,3 +230,84 @@ class ModelVersionTrainingImage(models.Model):
 
     def __str__(self) -> str:
         return f"v{self.model_version_id} ← image {self.training_image_id}"
+
+
+class Job(models.Model):
+    """A long-running piece of work, run by a Celery worker; the database row is the
+    source of truth for its state and progress (not Celery's result backend)."""
+
+    class Kind(models.TextChoices):
+        BATCH_INFERENCE = "batch_inference", "Batch inference"
+        TRAINING = "training", "Training"
+        EVALUATION = "evaluation", "Evaluation"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    TERMINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED})
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    progress = models.FloatField(default=0.0, help_text="0 to 1; never decreases.")
+    processed = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    epoch = models.PositiveIntegerField(default=0)
+    total_epochs = models.PositiveIntegerField(default=0)
+    metrics = models.JSONField(default=dict, blank=True, help_text="Latest metrics.")
+    history = models.JSONField(default=list, blank=True, help_text="Metrics per epoch.")
+    result = models.JSONField(default=dict, blank=True)
+    parameters = models.JSONField(default=dict, blank=True)
+    message = models.CharField(max_length=200, blank=True)
+    error = models.TextField(blank=True)
+    model_version = models.ForeignKey(
+        ModelVersion,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="jobs",
+        help_text="Batch inference: the version predicting. Evaluation: the version "
+        "evaluated. Training: the version created.",
+    )
+    training_images = models.ManyToManyField(
+        TrainingImage, through="JobTrainingImage", related_name="jobs", blank=True
+    )
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    cancel_requested = models.BooleanField(default=False)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    celery_task_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "heartbeat_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} job {self.pk} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.TERMINAL
+
+
+class JobTrainingImage(models.Model):
+    """A training job's snapshot: the included images at submit time."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE)
+    training_image = models.ForeignKey(TrainingImage, on_delete=models.PROTECT)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["job", "training_image"], name="unique_job_image")
+        ]
+
+    def __str__(self) -> str:
+        return f"job {self.job_id} ← image {self.training_image_id}"

@@ -25,7 +25,7 @@ from ml_core.evaluation import evaluate
 from ml_core.predictor import Predictor
 from ml_core.preprocessing import INPUT_SHAPE, PREPROCESSING_VERSION, preprocess_image
 from ml_core.training import TrainingConfig, TrainingListener, train_model
-from training.models import ModelVersion, ModelVersionTrainingImage, TrainingImage
+from training.models import Job, ModelVersion, ModelVersionTrainingImage, TrainingImage
 
 logger = logging.getLogger(__name__)
 
@@ -124,6 +124,7 @@ def train_new_version(
     max_train_images: int | None = None,
     training_image_ids: Sequence[int] | None = None,
     on_load_progress: LoadProgress = _ignore_progress,
+    job: Job | None = None,
 ) -> ModelVersion | None:
     """Train on included train-split images, evaluate on the test split, register.
 
@@ -198,6 +199,7 @@ def train_new_version(
                 training_parameters=parameters,
                 training_history=result.history,
                 dataset_fingerprint=train_set.fingerprint,
+                job=job,
             )
             ModelVersionTrainingImage.objects.bulk_create(
                 ModelVersionTrainingImage(model_version=version, training_image_id=image_id)

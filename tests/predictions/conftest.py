@@ -1,1 +1,6 @@
-from tests.django_fixtures import curated_small, isolated_storage  # noqa: F401
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def storage_per_test(isolated_storage):
+    """Every test here writes media and model artefacts under its own folder."""

@@ -2,7 +2,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 
-from training.models import ModelVersion
+from training.models import ModelVersion, Promotion, RollbackError
 
 
 def make_version(number: int, status: str = "candidate") -> ModelVersion:
@@ -43,3 +43,32 @@ def test_database_refuses_two_production_versions():
     make_version(1, status="production")
     with pytest.raises(IntegrityError):
         make_version(2, status="production")
+
+
+@pytest.mark.django_db
+def test_rollback_walks_back_through_promotions_like_a_stack():
+    first, second, third = make_version(1), make_version(2), make_version(3)
+    for version in (first, second, third):
+        version.promote()
+    assert ModelVersion.rollback() == second
+    assert ModelVersion.production() == second
+    assert ModelVersion.rollback() == first
+    assert ModelVersion.production() == first
+    third.refresh_from_db()
+    assert third.status == "retired"
+
+
+@pytest.mark.django_db
+def test_rollback_without_an_earlier_version_is_refused():
+    make_version(1).promote()
+    with pytest.raises(RollbackError, match="no earlier production version"):
+        ModelVersion.rollback()
+    assert ModelVersion.production().number == 1
+
+
+@pytest.mark.django_db
+def test_promoting_the_production_version_again_changes_nothing():
+    version = make_version(1)
+    version.promote()
+    version.promote()
+    assert Promotion.objects.count() == 1

@@ -1,0 +1,173 @@
+"""Batch-inference jobs: submit, split into chunk tasks, store results, export.
+
+A job's images are split into chunks of BATCH_JOB_CHUNK_SIZE, each its own task,
+so every inference worker on every host takes part in one large job.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.db import transaction
+
+from ml_core.preprocessing import InvalidImageError, validate_image
+from predictions.models import BatchItem, Prediction
+from training import jobs
+from training.imports import store_image_file
+from training.models import Job, ModelVersion
+
+if TYPE_CHECKING:  # the web process must not import TensorFlow
+    from ml_core.predictor import ImagePrediction
+
+RESULT_FIELDS = ["position", "original_name", "label", "confidence", "model_version"]
+
+
+class NoProductionModel(Exception):
+    """Nothing can be predicted before a model version is promoted."""
+
+
+class InvalidBatch(ValueError):
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__(f"{len(errors)} file(s) are not images: " + "; ".join(errors[:5]))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class UploadedImage:
+    name: str
+    content: bytes
+
+
+def submit_batch_job(images: list[UploadedImage], user=None) -> Job:
+    """Validate every image (all or nothing), store them and queue the job."""
+    if not images:
+        raise InvalidBatch(["no images given"])
+    production = ModelVersion.production()
+    if production is None:
+        raise NoProductionModel("no model version is in production yet")
+    errors, formats = [], []
+    for image in images:
+        try:
+            formats.append(validate_image(image.content))
+        except InvalidImageError as exc:
+            errors.append(f"{image.name}: {exc}")
+    if errors:
+        raise InvalidBatch(errors)
+    stored = [
+        store_image_file("uploads", image.content, image_format)
+        for image, image_format in zip(images, formats, strict=True)
+    ]
+    with transaction.atomic():
+        job = Job.objects.create(
+            kind=Job.Kind.BATCH_INFERENCE,
+            total=len(images),
+            model_version=production,
+            submitted_by=user,
+            celery_task_id=uuid.uuid4().hex,
+            message="queued",
+        )
+        BatchItem.objects.bulk_create(
+            BatchItem(
+                job=job,
+                position=position,
+                image=name,
+                image_sha256=sha256,
+                original_name=image.name[:255],
+            )
+            for position, (image, (name, sha256)) in enumerate(zip(images, stored, strict=True))
+        )
+        transaction.on_commit(lambda: enqueue_missing_chunks(job))
+    return job
+
+
+def enqueue_missing_chunks(job: Job) -> int:
+    """Queue a chunk task for every run of positions still without a prediction."""
+    from predictions.tasks import predict_batch_chunk
+
+    missing = list(
+        BatchItem.objects.filter(job=job, prediction__isnull=True)
+        .order_by("position")
+        .values_list("position", flat=True)
+    )
+    size = settings.BATCH_JOB_CHUNK_SIZE
+    chunks = [(missing[start], missing[min(start + size, len(missing)) - 1] + 1)
+              for start in range(0, len(missing), size)]  # fmt: skip
+    for first, stop in chunks:
+        predict_batch_chunk.delay(job.pk, first, stop)
+    if not missing:
+        update_progress(job)
+    return len(chunks)
+
+
+def pending_items(job: Job, start: int, stop: int) -> list[BatchItem]:
+    return list(
+        BatchItem.objects.filter(
+            job=job, position__gte=start, position__lt=stop, prediction__isnull=True
+        ).order_by("position")
+    )
+
+
+def save_predictions(job: Job, items: list[BatchItem], predictions: list[ImagePrediction]) -> None:
+    """One row per item; the unique batch_item makes a redelivered chunk add none."""
+    Prediction.objects.bulk_create(
+        [
+            Prediction(
+                image=item.image.name,
+                image_sha256=item.image_sha256,
+                original_name=item.original_name,
+                top_label=prediction.label,
+                confidence=prediction.confidence,
+                probabilities=prediction.probabilities,
+                model_version=job.model_version,
+                source=Prediction.Source.BATCH,
+                batch_item=item,
+            )
+            for item, prediction in zip(items, predictions, strict=True)
+        ],
+        ignore_conflicts=True,
+    )
+
+
+def update_progress(job: Job) -> None:
+    done = Prediction.objects.filter(batch_item__job=job).count()
+    total = max(job.total, 1)
+    jobs.record_progress(
+        job.pk, min(done / total, 1.0), processed=done, message=f"{done} of {job.total} images"
+    )
+    if done >= job.total:
+        jobs.succeed(job, f"{done} images predicted", processed=done)
+
+
+def results(job: Job) -> list[dict]:
+    rows = (
+        BatchItem.objects.filter(job=job)
+        .select_related("prediction__model_version")
+        .order_by("position")
+    )
+    output = []
+    for item in rows:
+        prediction = getattr(item, "prediction", None)
+        output.append(
+            {
+                "position": item.position,
+                "original_name": item.original_name,
+                "label": prediction.top_label if prediction else None,
+                "confidence": prediction.confidence if prediction else None,
+                "model_version": prediction.model_version.number if prediction else None,
+                "probabilities": prediction.probabilities if prediction else None,
+            }
+        )
+    return output
+
+
+def results_csv(job: Job) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=RESULT_FIELDS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(results(job))
+    return buffer.getvalue()

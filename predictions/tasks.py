@@ -1,0 +1,44 @@
+"""Celery tasks of the predictions app (inference queue)."""
+
+from celery import shared_task
+from celery.utils.log import get_task_logger
+from celery_batches import Batches
+from django.conf import settings
+
+from predictions import batch, inference
+from training import jobs
+from training.models import Job
+
+logger = get_task_logger(__name__)
+
+
+@shared_task
+def predict_batch_chunk(job_id: int, start: int, stop: int) -> None:
+    """Predict positions [start, stop) of a batch job that still lack a prediction."""
+    job = Job.objects.select_related("model_version").get(pk=job_id)
+    if job.is_finished or job.cancel_requested:
+        return
+    jobs.start_if_queued(job)
+    items = batch.pending_items(job, start, stop)
+    if items:
+        batch.save_predictions(job, items, inference.predict_items(job.model_version, items))
+    batch.update_progress(job)
+
+
+# Dynamic micro-batching (celery-batches): requests arriving within the delay are
+# answered by one forward pass, up to the maximum batch size. The worker's
+# prefetch multiplier must be at least the batch size for full batches.
+@shared_task(
+    base=Batches,
+    flush_every=settings.INFERENCE_MAX_BATCH_SIZE,
+    flush_interval=settings.INFERENCE_MAX_DELAY_SECONDS,
+)
+def predict_images(requests) -> None:
+    try:
+        results = inference.predict_requests([(request.id, request.kwargs) for request in requests])
+    except Exception as exc:
+        # Every waiting caller gets an answer now rather than a time-out later.
+        logger.exception("micro-batch of %d predictions failed", len(requests))
+        results = [{"error": f"prediction failed: {type(exc).__name__}"}] * len(requests)
+    for request, result in zip(requests, results, strict=True):
+        predict_images.backend.mark_as_done(request.id, result, request=request)

@@ -1,0 +1,54 @@
+"""A worker SIGKILLed in the middle of a batch job: nothing lost, nothing duplicated."""
+
+import pytest
+
+from ml_core.preprocessing import encode_png
+from predictions import batch
+from predictions.models import BatchItem, Prediction
+from tests.workers import register_version, wait_for
+from training.models import Job
+from training.tasks import recover_stale_jobs
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.jobs,
+    pytest.mark.usefixtures("worker_storage"),
+]
+IMAGES = 400
+
+
+def test_killed_worker_mid_job_then_restarted_completes_with_exactly_n_predictions(
+    start_worker, trained_artifacts, mini_dataset, settings
+):
+    settings.BATCH_JOB_CHUNK_SIZE = 4  # 100 chunk tasks: the kill lands mid-job
+    settings.JOB_STALE_AFTER_SECONDS = 3
+    register_version(trained_artifacts, 1)
+    first = start_worker("doomed")
+    job = batch.submit_batch_job(
+        [
+            batch.UploadedImage(f"{index}.png", encode_png(pixels))
+            for index, pixels in enumerate(mini_dataset.train.images[:IMAGES])
+        ]
+    )
+    wait_for(lambda: Job.objects.get(pk=job.pk).processed >= 8, timeout=60, interval=0.005)
+    first.kill()
+    job.refresh_from_db()
+    assert job.status == "running"
+    assert 0 < job.processed < IMAGES, "the job finished before the kill; make it longer"
+
+    start_worker("replacement")
+    # The chunks the dead worker had reserved stay unacknowledged in Redis; the
+    # stale-heartbeat sweep (run by celery beat every 30 s) queues them again.
+    wait_for(
+        lambda: "requeue" in recover_stale_jobs(),
+        timeout=30,
+        interval=0.5,
+        message="the sweep to notice the lost worker",
+    )
+    wait_for(lambda: Job.objects.get(pk=job.pk).is_finished, timeout=90, interval=0.1)
+    job.refresh_from_db()
+    assert job.status == "succeeded", job.error
+    assert job.processed == IMAGES
+    assert Prediction.objects.filter(batch_item__job=job).count() == IMAGES
+    assert not BatchItem.objects.filter(job=job, prediction__isnull=True).exists()
+    assert job.attempts == 2

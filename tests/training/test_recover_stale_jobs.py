@@ -1,0 +1,81 @@
+"""The stale-heartbeat sweep: a job whose worker died is never left running forever."""
+
+from datetime import timedelta
+
+import pytest
+import redis
+from django.utils import timezone
+
+from predictions.models import BatchItem
+from training.models import Job
+from training.tasks import recover_stale_jobs
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def queues(celery_redis):
+    client = redis.Redis.from_url(celery_redis)
+    client.delete("training", "inference")
+    yield client
+    client.delete("training", "inference")
+
+
+def running_job(kind=Job.Kind.TRAINING, seconds_since_heartbeat=600, **fields) -> Job:
+    return Job.objects.create(
+        kind=kind,
+        status=Job.Status.RUNNING,
+        heartbeat_at=timezone.now() - timedelta(seconds=seconds_since_heartbeat),
+        **{"attempts": 1, **fields},
+    )
+
+
+def test_stale_training_job_is_queued_again(queues, settings):
+    settings.JOB_STALE_AFTER_SECONDS = 60
+    job = running_job()
+    assert recover_stale_jobs() == {"requeue": 1}
+    job.refresh_from_db()
+    assert job.status == "queued"
+    assert "re-queued" in job.message
+    assert queues.llen("training") == 1
+
+
+def test_job_with_a_fresh_heartbeat_is_left_alone(queues, settings):
+    settings.JOB_STALE_AFTER_SECONDS = 60
+    job = running_job(seconds_since_heartbeat=5)
+    assert recover_stale_jobs() == {}
+    job.refresh_from_db()
+    assert job.status == "running"
+    assert queues.llen("training") == 0
+
+
+def test_job_that_lost_its_worker_too_often_fails_with_the_reason(queues, settings):
+    settings.JOB_MAX_ATTEMPTS = 3
+    job = running_job(attempts=3)
+    recover_stale_jobs()
+    job.refresh_from_db()
+    assert job.status == "failed"
+    assert job.message == "failed: worker lost 3 times"
+    assert job.finished_at is not None
+
+
+def test_stale_job_with_a_cancel_request_ends_cancelled(queues):
+    job = running_job(cancel_requested=True)
+    recover_stale_jobs()
+    job.refresh_from_db()
+    assert job.status == "cancelled"
+    assert queues.llen("training") == 0
+
+
+def test_stale_batch_job_queues_only_the_chunks_without_predictions(queues, settings):
+    settings.BATCH_JOB_CHUNK_SIZE = 4
+    job = running_job(kind=Job.Kind.BATCH_INFERENCE, total=10)
+    BatchItem.objects.bulk_create(
+        BatchItem(job=job, position=position, image=f"uploads/{position}.png", image_sha256="0")
+        for position in range(10)
+    )
+    recover_stale_jobs()
+    job.refresh_from_db()
+    assert job.status == "running"
+    assert job.attempts == 2
+    assert queues.llen("inference") == 3  # positions 0-3, 4-7, 8-9

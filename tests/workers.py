@@ -1,0 +1,203 @@
+"""Real Celery workers for the job tests: subprocesses on the real Redis and the
+test database, never eager mode.
+
+The test process and its workers share: the test database (a file for SQLite, the
+test database on the same server for PostgreSQL), a media and a models folder,
+and a Redis database of their own (TEST_REDIS_URL, default db 15), emptied first.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from django.db import connection
+
+from classifier_site.celery import app
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+READY_TIMEOUT_SECONDS = 90
+
+
+def database_environment() -> dict[str, str]:
+    """Point a worker at the database the tests are using right now."""
+    settings_dict = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return {"SQLITE_PATH": str(settings_dict["NAME"])}
+    user, password = settings_dict["USER"], settings_dict["PASSWORD"]
+    credentials = f"{user}:{password}@" if password else f"{user}@"
+    host, port = settings_dict["HOST"] or "127.0.0.1", settings_dict["PORT"] or 5432
+    return {"DATABASE_URL": f"postgres://{credentials}{host}:{port}/{settings_dict['NAME']}"}
+
+
+class Worker:
+    """One `celery worker` process (prefork pool, concurrency 1) and its log."""
+
+    def __init__(self, name: str, queues: str, prefetch: int, environment: dict, log_dir: Path):
+        self.name = f"{name}@{socket.gethostname()}"
+        self.log_path = log_dir / f"{name}-{time.monotonic_ns()}.log"
+        command = [
+            sys.executable, "-m", "celery", "-A", "classifier_site", "worker",
+            "--queues", queues, "--concurrency", "1", "--pool", "prefork",
+            "--prefetch-multiplier", str(prefetch), "--hostname", self.name,
+            "--without-gossip", "--without-mingle", "--loglevel", "INFO",
+        ]  # fmt: skip
+        self.log = self.log_path.open("w")
+        self.process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env={**os.environ, **environment},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: SIGKILL takes the pool too
+        )
+        self._wait_until_ready()
+
+    def _wait_until_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if " ready." in self.log_path.read_text():
+                return
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.2)
+        raise RuntimeError(f"worker {self.name} did not start:\n{self.log_path.read_text()}")
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool processes, as a crash or OOM kill would."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.log.close()
+
+    def output(self) -> str:
+        return self.log_path.read_text()
+
+
+@pytest.fixture(scope="session")
+def celery_redis():
+    """The tests' own Redis database, empty, used by this process and its workers."""
+    client = redis.Redis.from_url(TEST_REDIS_URL)
+    client.flushdb()
+    # The namespaced keys: plain `broker_url` would lose to the Django settings.
+    app.conf.update(CELERY_BROKER_URL=TEST_REDIS_URL, CELERY_RESULT_BACKEND=TEST_REDIS_URL)
+    yield TEST_REDIS_URL
+    client.flushdb()
+
+
+@pytest.fixture(scope="module")
+def shared_storage(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("worker-storage")
+    return {"media": root / "media", "models": root / "models", "logs": root}
+
+
+@pytest.fixture
+def worker_storage(settings, shared_storage):
+    """Job tests keep media and models where their workers look for them."""
+    settings.MEDIA_ROOT = shared_storage["media"]
+    settings.MODELS_DIR = shared_storage["models"]
+
+
+@pytest.fixture(scope="module")
+def start_worker(django_db_setup, django_db_blocker, celery_redis, shared_storage):
+    """Start workers on demand; all are stopped when the module's tests end."""
+    started: list[Worker] = []
+    with django_db_blocker.unblock():
+        database = database_environment()
+
+    def start(name: str = "inference", queues: str = "inference", prefetch: int = 32, **extra):
+        environment = {
+            **database,
+            "REDIS_URL": celery_redis,
+            "MEDIA_ROOT": str(shared_storage["media"]),
+            "MODELS_DIR": str(shared_storage["models"]),
+            "JOB_STALE_AFTER_SECONDS": "3",
+            "JOB_PROGRESS_INTERVAL_SECONDS": "0.2",
+            "PRODUCTION_RECHECK_SECONDS": str(WORKER_PRODUCTION_RECHECK_SECONDS),
+            **{key: str(value) for key, value in extra.items()},
+        }
+        worker = Worker(name, queues, prefetch, environment, shared_storage["logs"])
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.05, message: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {message}")
+
+
+@pytest.fixture(scope="module")
+def trained_artifacts(shared_storage, small_dataset) -> dict:
+    """A 1-epoch model saved once per module where workers find it."""
+    from ml_core.artifacts import build_metadata, save_artifacts
+    from ml_core.preprocessing import INPUT_SHAPE, PREPROCESSING_VERSION
+    from ml_core.training import TrainingConfig, train_model
+
+    result = train_model(
+        small_dataset.train.images.astype("float32") / 255,
+        small_dataset.train.labels,
+        small_dataset.class_names,
+        TrainingConfig(epochs=1, batch_size=32),
+    )
+    directory = shared_storage["models"] / f"fixture-{time.monotonic_ns()}"
+    save_artifacts(
+        result.model,
+        directory,
+        build_metadata(
+            class_names=small_dataset.class_names,
+            input_shape=INPUT_SHAPE,
+            preprocessing_version=PREPROCESSING_VERSION,
+            metrics={"accuracy": 0.1},
+            dataset_fingerprint="fixture",
+            training_parameters={},
+        ),
+    )
+    return {"artifact_path": directory.name, "class_names": small_dataset.class_names}
+
+
+WORKER_PRODUCTION_RECHECK_SECONDS = 0.5
+
+
+def let_workers_forget_deleted_versions() -> None:
+    """Workers re-read the production alias every 0.5 s; wait that long so none still
+    holds a version row that the previous test's database flush removed (in real use
+    versions are never deleted)."""
+    time.sleep(WORKER_PRODUCTION_RECHECK_SECONDS + 0.1)
+
+
+def register_version(trained_artifacts: dict, number: int, status: str = "production"):
+    from training.models import ModelVersion
+
+    let_workers_forget_deleted_versions()
+    return ModelVersion.objects.create(
+        number=number,
+        artifact_path=trained_artifacts["artifact_path"],
+        status=status,
+        class_names=trained_artifacts["class_names"],
+        metrics={"accuracy": 0.1},
+        dataset_fingerprint="fixture",
+    )

@@ -1,0 +1,156 @@
+"""Job lifecycle in the database: claim, progress, finish, cancel, recover.
+
+Every transition is a conditional UPDATE, so concurrent workers (or a worker and a
+recovery sweep) can never move a job backwards or finish it twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from training.models import Job
+
+logger = logging.getLogger(__name__)
+
+MESSAGE_LENGTH = Job._meta.get_field("message").max_length
+
+
+def _stale_before():
+    return timezone.now() - timedelta(seconds=settings.JOB_STALE_AFTER_SECONDS)
+
+
+def claim(job_id: int) -> Job | None:
+    """Take a queued job, or one whose worker was lost, for this worker.
+
+    Returns None when the job is finished, cancelled or alive elsewhere: the task
+    then does nothing, which is what makes redelivery harmless.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        claimable = Q(status=Job.Status.QUEUED) | Q(
+            status=Job.Status.RUNNING, heartbeat_at__lt=_stale_before()
+        )
+        job = Job.objects.select_for_update().filter(claimable, pk=job_id).first()
+        if job is None:
+            return None
+        if job.cancel_requested:
+            _finish(job, Job.Status.CANCELLED, "cancelled before it started")
+            return None
+        job.status = Job.Status.RUNNING
+        job.started_at = job.started_at or now
+        job.heartbeat_at = now
+        job.attempts = F("attempts") + 1
+        job.save(update_fields=["status", "started_at", "heartbeat_at", "attempts"])
+    job.refresh_from_db()
+    return job
+
+
+def start_if_queued(job: Job) -> None:
+    """Mark a batch job running when its first chunk starts (chunks do not claim)."""
+    now = timezone.now()
+    Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(
+        status=Job.Status.RUNNING, started_at=now, heartbeat_at=now, attempts=1
+    )
+
+
+def _finish(job: Job, status: str, message: str = "", error: str = "", **fields) -> bool:
+    updated = (
+        Job.objects.filter(pk=job.pk)
+        .exclude(status__in=Job.TERMINAL)
+        .update(
+            status=status,
+            message=message[:MESSAGE_LENGTH],
+            error=error,
+            finished_at=timezone.now(),
+            **fields,
+        )
+    )
+    return bool(updated)
+
+
+def succeed(job: Job, message: str, **fields) -> bool:
+    return _finish(job, Job.Status.SUCCEEDED, message, progress=1.0, **fields)
+
+
+def cancel_finished(job: Job, message: str) -> bool:
+    return _finish(job, Job.Status.CANCELLED, message)
+
+
+def fail(job: Job, message: str, error: str = "") -> bool:
+    return _finish(job, Job.Status.FAILED, message, error)
+
+
+@contextmanager
+def failure_recorded(job: Job) -> Iterator[None]:
+    """Any exception marks the job failed with its traceback, then propagates."""
+    try:
+        yield
+    except Exception as exc:
+        fail(job, f"failed: {type(exc).__name__}: {exc}", traceback.format_exc())
+        raise
+
+
+def request_cancel(job: Job) -> Job:
+    """Cancel a job: a queued one at once, a running one cooperatively."""
+    Job.objects.filter(pk=job.pk).exclude(status__in=Job.TERMINAL).update(cancel_requested=True)
+    Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(
+        status=Job.Status.CANCELLED, message="cancelled", finished_at=timezone.now()
+    )
+    if job.kind == Job.Kind.BATCH_INFERENCE:
+        # Batch chunks check the status before each chunk; nothing is half-done.
+        cancel_finished(job, "cancelled; predictions made so far are kept")
+    job.refresh_from_db()
+    return job
+
+
+def is_cancel_requested(job_id: int) -> bool:
+    return Job.objects.filter(pk=job_id, cancel_requested=True).exists()
+
+
+def record_progress(job_id: int, progress: float, **fields) -> None:
+    """Write progress and a heartbeat; progress only ever moves forward."""
+    now = timezone.now()
+    Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(heartbeat_at=now)
+    Job.objects.filter(pk=job_id, status=Job.Status.RUNNING, progress__lte=progress).update(
+        progress=progress, **fields
+    )
+
+
+class ThrottledWriter:
+    """Calls through at most once per JOB_PROGRESS_INTERVAL_SECONDS unless forced."""
+
+    def __init__(self) -> None:
+        self.interval = settings.JOB_PROGRESS_INTERVAL_SECONDS
+        self.last = float("-inf")
+
+    def due(self, force: bool = False) -> bool:
+        now = time.monotonic()
+        if force or now - self.last >= self.interval:
+            self.last = now
+            return True
+        return False
+
+
+def stale_jobs() -> list[Job]:
+    return list(Job.objects.filter(status=Job.Status.RUNNING, heartbeat_at__lt=_stale_before()))
+
+
+def recover(job: Job) -> str:
+    """Decide the fate of a job whose worker stopped sending heartbeats."""
+    if job.cancel_requested:
+        cancel_finished(job, "cancelled (its worker was lost)")
+        return "cancelled"
+    if job.attempts >= settings.JOB_MAX_ATTEMPTS:
+        fail(job, f"failed: worker lost {job.attempts} times", "worker stopped sending heartbeats")
+        return "failed"
+    return "requeue"
