@@ -30,12 +30,13 @@ $(STAMP): requirements.txt
 migrate: $(STAMP)
 	$(BIN)/python manage.py migrate --no-input
 
-## run: set up, migrate, import the dataset if present, serve on http://$(HOST):$(PORT)/
-run: migrate
+## run: set up, migrate, import the dataset if present, start web + workers + beat
+run: migrate redis
+	@mkdir -p data
 	@if [ -f "$(CIFAR_ARCHIVE)" ]; then $(BIN)/python manage.py import_cifar "$(CIFAR_ARCHIVE)"; \
 	else echo "No dataset at $(CIFAR_ARCHIVE): the service starts without training data (see README)."; fi
 	@echo "Dashboard: http://$(HOST):$(PORT)/   Admin: http://$(HOST):$(PORT)/admin/ (create a login with: $(BIN)/python manage.py createsuperuser)"
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	WEB_BIND=$(HOST):$(PORT) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
 
 $(TEST_ARCHIVE):
 	@test -f "$(MINI_ARCHIVE)" || { echo "Test data missing: set MINI_ARCHIVE to the cifar-10-mini archive"; exit 1; }
@@ -51,7 +52,7 @@ lint: $(STAMP)
 
 ## redis: start a local Redis (no persistence) unless one answers already
 redis:
-	@redis-cli -u "$(TEST_REDIS_URL)" ping >/dev/null 2>&1 || \
+	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || \
 	redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
 
 ## test: lint, the whole suite on SQLite, then the database tests on PostgreSQL

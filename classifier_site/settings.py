@@ -149,6 +149,8 @@ BATCH_JOB_CHUNK_SIZE = env_int("BATCH_JOB_CHUNK_SIZE", 64, minimum=1)
 # Dynamic micro-batching of single predictions (1 = off).
 INFERENCE_MAX_BATCH_SIZE = env_int("INFERENCE_MAX_BATCH_SIZE", 32, minimum=1)
 INFERENCE_MAX_DELAY_SECONDS = env_float("INFERENCE_MAX_DELAY_SECONDS", 0.01, minimum=0.001)
+# TensorFlow threads per inference worker process (0 = one per core).
+INFERENCE_THREADS = env_int("INFERENCE_THREADS", 0, minimum=0)
 PREDICTION_TIMEOUT_SECONDS = env_float("PREDICTION_TIMEOUT_SECONDS", 30.0, minimum=0.1)
 # How often a worker checks which version is in production.
 PRODUCTION_RECHECK_SECONDS = env_float("PRODUCTION_RECHECK_SECONDS", 2.0, minimum=0.0)

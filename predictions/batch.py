@@ -15,7 +15,12 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.db import transaction
 
-from ml_core.preprocessing import InvalidImageError, validate_image
+from ml_core.preprocessing import (
+    InvalidImageError,
+    decode_with_format,
+    image_to_array,
+    to_uint8,
+)
 from predictions.models import BatchItem, Prediction
 from training import jobs
 from training.imports import store_image_file
@@ -50,12 +55,15 @@ def submit_batch_job(images: list[UploadedImage], user=None) -> Job:
     production = ModelVersion.production()
     if production is None:
         raise NoProductionModel("no model version is in production yet")
-    errors, formats = [], []
+    errors, formats, pixels = [], [], []
     for image in images:
         try:
-            formats.append(validate_image(image.content))
+            decoded, image_format = decode_with_format(image.content)
         except InvalidImageError as exc:
             errors.append(f"{image.name}: {exc}")
+            continue
+        formats.append(image_format)
+        pixels.append(to_uint8(image_to_array(decoded)).tobytes())
     if errors:
         raise InvalidBatch(errors)
     stored = [
@@ -78,8 +86,11 @@ def submit_batch_job(images: list[UploadedImage], user=None) -> Job:
                 image=name,
                 image_sha256=sha256,
                 original_name=image.name[:255],
+                pixels=image_pixels,
             )
-            for position, (image, (name, sha256)) in enumerate(zip(images, stored, strict=True))
+            for position, (image, (name, sha256), image_pixels) in enumerate(
+                zip(images, stored, pixels, strict=True)
+            )
         )
         transaction.on_commit(lambda: enqueue_missing_chunks(job))
     return job

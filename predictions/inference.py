@@ -40,6 +40,8 @@ class ModelCache:
         return self._production
 
     def predictor(self, version: ModelVersion) -> Predictor:
+        if not self._predictors:
+            _configure_tensorflow()
         from ml_core.predictor import Predictor  # TensorFlow loads here, in the pool process
 
         if version.pk not in self._predictors:
@@ -53,13 +55,32 @@ class ModelCache:
 models = ModelCache()
 
 
+def _configure_tensorflow() -> None:
+    """Threads per inference process (0 = TensorFlow's default, one per core).
+
+    With several inference processes on one host, one thread each avoids them
+    fighting over cores; bench/jobs_throughput.py measures the choice.
+    """
+    import tensorflow as tf
+
+    threads = settings.INFERENCE_THREADS
+    if threads and tf.config.threading.get_intra_op_parallelism_threads() != threads:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError:  # TensorFlow already initialised in this process
+            pass
+
+
 def predict_items(version: ModelVersion, items: list[BatchItem]) -> list[ImagePrediction]:
+    """One forward pass over the items' stored, already preprocessed pixels."""
     predictor = models.predictor(version)
-    contents = []
-    for item in items:
-        with item.image.open("rb") as handle:
-            contents.append(handle.read())
-    return predictor.predict(contents)
+    images = np.stack([pixels_to_array(bytes(item.pixels)) for item in items])
+    return [predictor.describe(row) for row in predictor.predict_arrays(images)]
+
+
+def pixels_to_array(pixels: bytes) -> np.ndarray:
+    return np.frombuffer(pixels, dtype=np.uint8).reshape(INPUT_SHAPE).astype(np.float32) / 255.0
 
 
 def encode_pixels(pixels: np.ndarray) -> str:
@@ -68,8 +89,7 @@ def encode_pixels(pixels: np.ndarray) -> str:
 
 
 def decode_pixels(text: str) -> np.ndarray:
-    pixels = np.frombuffer(base64.b64decode(text), dtype=np.uint8)
-    return pixels.reshape(INPUT_SHAPE).astype(np.float32) / 255.0
+    return pixels_to_array(base64.b64decode(text))
 
 
 def predict_requests(requests: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:

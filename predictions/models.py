@@ -44,6 +44,9 @@ class BatchItem(models.Model):
     image = models.FileField(max_length=255)
     image_sha256 = models.CharField(max_length=64)
     original_name = models.CharField(max_length=255, blank=True)
+    # The preprocessed image (32x32 RGB uint8): the web process decodes each upload
+    # once, to validate it, and keeps the result so workers only run the model.
+    pixels = models.BinaryField(editable=False)
 
     class Meta:
         ordering = ["job", "position"]

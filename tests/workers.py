@@ -8,6 +8,7 @@ and a Redis database of their own (TEST_REDIS_URL, default db 15), emptied first
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
@@ -38,6 +39,15 @@ def database_environment() -> dict[str, str]:
     return {"DATABASE_URL": f"postgres://{credentials}{host}:{port}/{settings_dict['NAME']}"}
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def _stop_when_parent_dies() -> None:
+    """Runs in the child before exec: a killed test run leaves no stray workers
+    consuming the tests' queues."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 class Worker:
     """One `celery worker` process (prefork pool, concurrency 1) and its log."""
 
@@ -58,6 +68,7 @@ class Worker:
             stdout=self.log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: SIGKILL takes the pool too
+            preexec_fn=_stop_when_parent_dies,
         )
         self._wait_until_ready()
 

@@ -71,7 +71,13 @@ def test_stale_batch_job_queues_only_the_chunks_without_predictions(queues, sett
     settings.BATCH_JOB_CHUNK_SIZE = 4
     job = running_job(kind=Job.Kind.BATCH_INFERENCE, total=10)
     BatchItem.objects.bulk_create(
-        BatchItem(job=job, position=position, image=f"uploads/{position}.png", image_sha256="0")
+        BatchItem(
+            job=job,
+            position=position,
+            image=f"uploads/{position}.png",
+            image_sha256="0",
+            pixels=bytes(3072),
+        )
         for position in range(10)
     )
     recover_stale_jobs()

@@ -1,0 +1,212 @@
+"""Throughput of inference through Celery workers, against ml_core's raw speed.
+
+Usage:
+    python bench/jobs_throughput.py [--images 2000] [--requests 400]
+
+Starts its own workers (real `celery worker` processes) on a private SQLite
+database, media folder and Redis database 14, then measures in one run:
+
+1. ml_core's raw batched forward pass (Predictor.predict_arrays, batch 64), and
+   decode + preprocess + forward from PNG bytes (Predictor.predict);
+2. a batch-inference job end to end (submit to all rows stored) and its worker
+   phase alone (queued to all rows stored), with 1 worker process using all cores
+   and with 1 and 2 worker processes of one TensorFlow thread each;
+3. single predictions through the queue at 1, 8 and 32 concurrent callers, with
+   micro-batching on (max batch 32, max delay 10 ms) and off.
+
+Timings on a shared 2-core machine are noisy: compare the ratios within a run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+SCRATCH = Path(tempfile.mkdtemp(prefix="jobs-bench-"))
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+os.environ.update(
+    DJANGO_SETTINGS_MODULE="classifier_site.settings",
+    SQLITE_PATH=str(SCRATCH / "db.sqlite3"),
+    MEDIA_ROOT=str(SCRATCH / "media"),
+    MODELS_DIR=str(SCRATCH / "models"),
+    REDIS_URL=REDIS_URL,
+)
+
+import django  # noqa: E402
+
+django.setup()
+
+import numpy as np  # noqa: E402
+import redis  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+
+from ml_core.artifacts import build_metadata, save_artifacts  # noqa: E402
+from ml_core.model import build_model  # noqa: E402
+from ml_core.predictor import Predictor  # noqa: E402
+from ml_core.preprocessing import INPUT_SHAPE, PREPROCESSING_VERSION, encode_png  # noqa: E402
+from predictions import batch  # noqa: E402
+from predictions.single import predict_image  # noqa: E402
+from tests.workers import Worker  # noqa: E402
+from training.models import Job, ModelVersion  # noqa: E402
+
+FORWARD_BATCH = 64
+WORKER_ENVIRONMENT = {
+    "SQLITE_PATH": os.environ["SQLITE_PATH"],
+    "MEDIA_ROOT": os.environ["MEDIA_ROOT"],
+    "MODELS_DIR": os.environ["MODELS_DIR"],
+    "REDIS_URL": REDIS_URL,
+}
+
+
+def set_up_model() -> Predictor:
+    directory = save_artifacts(
+        build_model(INPUT_SHAPE, 10),
+        SCRATCH / "models" / "bench",
+        build_metadata(
+            class_names=[f"class{index}" for index in range(10)],
+            input_shape=INPUT_SHAPE,
+            preprocessing_version=PREPROCESSING_VERSION,
+            metrics={"accuracy": 0.0},
+            dataset_fingerprint="benchmark",
+            training_parameters={},
+        ),
+    )
+    ModelVersion.objects.create(
+        number=1,
+        artifact_path=directory.name,
+        status=ModelVersion.Status.PRODUCTION,
+        class_names=[f"class{index}" for index in range(10)],
+        dataset_fingerprint="benchmark",
+    )
+    return Predictor(directory)
+
+
+def raw_throughput(
+    predictor: Predictor, pixels: np.ndarray, pngs: list[bytes]
+) -> tuple[float, float]:
+    arrays = pixels.astype(np.float32) / 255
+    for _ in range(3):
+        predictor.predict_arrays(arrays[:FORWARD_BATCH])
+    started = time.perf_counter()
+    for start in range(0, len(arrays), FORWARD_BATCH):
+        predictor.predict_arrays(arrays[start : start + FORWARD_BATCH])
+    forward = len(arrays) / (time.perf_counter() - started)
+    started = time.perf_counter()
+    for start in range(0, len(pngs), FORWARD_BATCH):
+        predictor.predict(pngs[start : start + FORWARD_BATCH])
+    with_decoding = len(pngs) / (time.perf_counter() - started)
+    return forward, with_decoding
+
+
+def start_workers(count: int, logs: Path, **environment) -> list[Worker]:
+    return [
+        Worker(
+            f"bench{index}",
+            "inference",
+            prefetch=int(environment.get("INFERENCE_MAX_BATCH_SIZE", 32)),
+            environment={**WORKER_ENVIRONMENT, **{k: str(v) for k, v in environment.items()}},
+            log_dir=logs,
+        )
+        for index in range(count)
+    ]
+
+
+def warm_up(workers: list[Worker], png: bytes) -> None:
+    """Make every worker load TensorFlow and the model before anything is timed."""
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda _: predict_image(png), range(8 * len(workers))))
+
+
+def batch_job_throughput(pngs: list[bytes]) -> tuple[float, float, str]:
+    """(images/s from submit, images/s from queued, final status)."""
+    images = [batch.UploadedImage(f"{index}.png", content) for index, content in enumerate(pngs)]
+    started = time.perf_counter()
+    job = batch.submit_batch_job(images)
+    queued = time.perf_counter()
+    while not Job.objects.get(pk=job.pk).is_finished:
+        time.sleep(0.01)
+    finished = time.perf_counter()
+    job.refresh_from_db()
+    return len(pngs) / (finished - started), len(pngs) / (finished - queued), job.status
+
+
+def single_predictions(pngs: list[bytes], callers: int) -> dict:
+    def timed(content: bytes) -> tuple[float, int]:
+        started = time.perf_counter()
+        result = predict_image(content)
+        return (time.perf_counter() - started) * 1000, result["batch_size"]
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=callers) as pool:
+        outcomes = list(pool.map(timed, pngs))
+    elapsed = time.perf_counter() - started
+    latencies = sorted(latency for latency, _ in outcomes)
+    return {
+        "p50": statistics.median(latencies),
+        "p95": latencies[int(0.95 * (len(latencies) - 1))],
+        "throughput": len(pngs) / elapsed,
+        "batch": statistics.fmean(size for _, size in outcomes),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=2000, help="images per batch job")
+    parser.add_argument("--requests", type=int, default=400, help="single predictions per row")
+    arguments = parser.parse_args()
+
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    call_command("migrate", verbosity=0)
+    predictor = set_up_model()
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (arguments.images, *INPUT_SHAPE), dtype=np.uint8)
+    pngs = [encode_png(image) for image in pixels]
+    logs = SCRATCH / "logs"
+    logs.mkdir()
+
+    forward, with_decoding = raw_throughput(predictor, pixels, pngs)
+    print(f"ml_core raw, batch {FORWARD_BATCH}: forward {forward:.0f} images/s; "
+          f"decode + preprocess + forward {with_decoding:.0f} images/s")  # fmt: skip
+
+    print(f"\nbatch-inference job of {len(pngs)} images (images/s; % of raw forward)")
+    print(f"{'worker processes':<34}{'from submit':>16}{'from queued':>16}")
+    results = {}
+    for count, threads in ((1, 0), (1, 1), (2, 1)):
+        label = f"{count} x {'all cores' if threads == 0 else f'{threads} thread'}"
+        workers = start_workers(count, logs, INFERENCE_THREADS=threads)
+        warm_up(workers, pngs[0])
+        from_submit, from_queued, status = batch_job_throughput(pngs)
+        results[(count, threads)] = from_submit
+        print(f"{label:<34}{from_submit:>8.0f} ({from_submit / forward:>4.0%})"
+              f"{from_queued:>8.0f} ({from_queued / forward:>4.0%})  {status}")  # fmt: skip
+        for worker in workers:
+            worker.stop()
+    print(f"2 worker processes / 1 (one thread each) = {results[(2, 1)] / results[(1, 1)]:.2f}x")
+
+    print(f"\nsingle predictions through the queue, {arguments.requests} requests per row")
+    header = ("micro-batching", "callers", "p50 ms", "p95 ms", "req/s", "mean batch")
+    print("{:<16}{:>8}{:>9}{:>9}{:>8}{:>12}".format(*header))
+    for label, environment in (
+        ("on (32, 10 ms)", {"INFERENCE_MAX_BATCH_SIZE": 32, "INFERENCE_MAX_DELAY_SECONDS": 0.01}),
+        ("off", {"INFERENCE_MAX_BATCH_SIZE": 1}),
+    ):
+        workers = start_workers(1, logs, **environment)
+        warm_up(workers, pngs[0])
+        for callers in (1, 8, 32):
+            row = single_predictions(pngs[: arguments.requests], callers)
+            print(f"{label:<16}{callers:>8}{row['p50']:>9.1f}{row['p95']:>9.1f}"
+                  f"{row['throughput']:>8.0f}{row['batch']:>12.1f}")  # fmt: skip
+        for worker in workers:
+            worker.stop()
+
+
+if __name__ == "__main__":
+    main()
