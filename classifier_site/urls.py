@@ -3,10 +3,12 @@ from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import path
 
-from predictions.views import index
+from predictions.views import batch_results_csv, batch_results_json, index
 
 urlpatterns = [
     path("", index, name="index"),
+    path("jobs/<int:job_id>/results.csv", batch_results_csv, name="batch-results-csv"),
+    path("jobs/<int:job_id>/results.json", batch_results_json, name="batch-results-json"),
     path("admin/", admin.site.urls),
 ]
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.db import transaction
 
+from ml_core.datasets import DatasetError, read_zip_images
 from ml_core.preprocessing import (
     InvalidImageError,
     decode_with_format,
@@ -46,6 +47,14 @@ class InvalidBatch(ValueError):
 class UploadedImage:
     name: str
     content: bytes
+
+
+def images_from_zip(source) -> list[UploadedImage]:
+    """Every file of a zip (any folder layout) as an upload; raises InvalidBatch."""
+    try:
+        return [UploadedImage(name, content) for name, content in read_zip_images(source)]
+    except DatasetError as exc:
+        raise InvalidBatch([str(exc)]) from exc
 
 
 def submit_batch_job(images: list[UploadedImage], user=None) -> Job:

@@ -128,3 +128,27 @@ def test_a_file_that_is_not_an_image_refuses_the_whole_batch(trained_artifacts, 
     with pytest.raises(batch.InvalidBatch, match="notes.png: not an image format"):
         batch.submit_batch_job(images)
     assert Job.objects.count() == 0 and BatchItem.objects.count() == 0
+
+
+def test_zip_of_images_in_any_layout_becomes_a_job(inference_worker, trained_artifacts, tmp_path):
+    import zipfile
+
+    register_version(trained_artifacts, 1)
+    path = tmp_path / "photos.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        for index in range(5):
+            archive.writestr(f"holiday/day{index % 2}/{index}.png", encode_png(
+                np.full((32, 32, 3), index * 40, dtype=np.uint8)))  # fmt: skip
+        archive.writestr(".hidden.png", b"skipped")
+    job = batch.submit_batch_job(batch.images_from_zip(path))
+    wait_for(lambda: Job.objects.get(pk=job.pk).is_finished, timeout=60)
+    assert sorted(row["original_name"] for row in batch.results(job)) == [
+        f"{index}.png" for index in range(5)
+    ]
+
+
+def test_corrupt_zip_is_an_invalid_batch(tmp_path):
+    path = tmp_path / "broken.zip"
+    path.write_bytes(b"PK\x03\x04 nope")
+    with pytest.raises(batch.InvalidBatch, match="broken.zip: not a valid zip"):
+        batch.images_from_zip(path)
