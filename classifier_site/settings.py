@@ -3,6 +3,7 @@
 Invalid values raise ImproperlyConfigured at start-up, naming the variable.
 """
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dj_database_url
@@ -30,6 +31,11 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "corsheaders",
     "training",
     "predictions",
 ]
@@ -40,6 +46,7 @@ MIDDLEWARE = [
     # so no separate file server is needed on a single host.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -134,7 +141,15 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # inference workers raise it to the batch
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 # Longer than the longest job, or Redis would hand a running job to a second worker.
 LONGEST_JOB_SECONDS = env_int("LONGEST_JOB_SECONDS", 12 * 3600, minimum=60)
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": LONGEST_JOB_SECONDS + 3600}
+# A key prefix lets several deployments (or test runs) share one Redis safely.
+REDIS_KEY_PREFIX = env_str("REDIS_KEY_PREFIX", "")
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": LONGEST_JOB_SECONDS + 3600,
+    **({"global_keyprefix": REDIS_KEY_PREFIX} if REDIS_KEY_PREFIX else {}),
+}
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = (
+    {"global_keyprefix": REDIS_KEY_PREFIX} if REDIS_KEY_PREFIX else {}
+)
 CELERY_BEAT_SCHEDULE = {
     "recover-stale-jobs": {"task": "training.tasks.recover_stale_jobs", "schedule": 30.0},
 }
@@ -154,6 +169,39 @@ INFERENCE_THREADS = env_int("INFERENCE_THREADS", 0, minimum=0)
 PREDICTION_TIMEOUT_SECONDS = env_float("PREDICTION_TIMEOUT_SECONDS", 30.0, minimum=0.1)
 # How often a worker checks which version is in production.
 PRODUCTION_RECHECK_SECONDS = env_float("PRODUCTION_RECHECK_SECONDS", 2.0, minimum=0.0)
+
+# --- REST API ---------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["classifier_site.api.ReadOpenWriteWithPermission"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "classifier_site.api.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Image classifier API",
+    "DESCRIPTION": "Predict images, run batch and training jobs, manage model versions.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+# Reading (history, versions, jobs) and predicting may be open to anonymous users;
+# uploading training data, retraining, promoting and cancelling never are.
+API_ANONYMOUS_READ = env_bool("API_ANONYMOUS_READ", True)
+API_ANONYMOUS_PREDICT = env_bool("API_ANONYMOUS_PREDICT", True)
+API_MAX_UPLOAD_BYTES = env_int("API_MAX_UPLOAD_BYTES", 10 * 1024 * 1024, minimum=1024)
+API_MAX_FILES = env_int("API_MAX_FILES", 1000, minimum=1)
+# A batch of at most this many images is answered in the request itself.
+API_SYNC_BATCH_LIMIT = env_int("API_SYNC_BATCH_LIMIT", 16, minimum=0)
+DATA_UPLOAD_MAX_NUMBER_FILES = API_MAX_FILES
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_UPLOAD_BYTES
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", [])
+SERVICE_STARTED_AT = datetime.now(UTC)
 
 LOGGING = {
     "version": 1,

@@ -100,15 +100,34 @@ class Worker:
         return self.log_path.read_text()
 
 
+# Every key this test run puts in Redis starts with this, so concurrent runs on one
+# Redis (two developers, or CI beside a developer) never take each other's tasks.
+KEY_PREFIX = f"test-{socket.gethostname()}-{os.getpid()}-"
+
+
 @pytest.fixture(scope="session")
 def celery_redis():
-    """The tests' own Redis database, empty, used by this process and its workers."""
-    client = redis.Redis.from_url(TEST_REDIS_URL)
-    client.flushdb()
+    """The tests' own Redis keys, used by this process and its workers."""
+    options = {"global_keyprefix": KEY_PREFIX}
     # The namespaced keys: plain `broker_url` would lose to the Django settings.
-    app.conf.update(CELERY_BROKER_URL=TEST_REDIS_URL, CELERY_RESULT_BACKEND=TEST_REDIS_URL)
+    app.conf.update(
+        CELERY_BROKER_URL=TEST_REDIS_URL,
+        CELERY_RESULT_BACKEND=TEST_REDIS_URL,
+        CELERY_BROKER_TRANSPORT_OPTIONS={**app.conf.broker_transport_options, **options},
+        CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS=options,
+    )
     yield TEST_REDIS_URL
-    client.flushdb()
+    client = redis.Redis.from_url(TEST_REDIS_URL)
+    for key in client.scan_iter(match=f"{KEY_PREFIX}*"):
+        client.delete(key)
+
+
+def queue_length(name: str) -> int:
+    return redis.Redis.from_url(TEST_REDIS_URL).llen(f"{KEY_PREFIX}{name}")
+
+
+def clear_queues(*names: str) -> None:
+    redis.Redis.from_url(TEST_REDIS_URL).delete(*(f"{KEY_PREFIX}{name}" for name in names))
 
 
 @pytest.fixture(scope="module")
@@ -135,6 +154,7 @@ def start_worker(django_db_setup, django_db_blocker, celery_redis, shared_storag
         environment = {
             **database,
             "REDIS_URL": celery_redis,
+            "REDIS_KEY_PREFIX": KEY_PREFIX,
             "MEDIA_ROOT": str(shared_storage["media"]),
             "MODELS_DIR": str(shared_storage["models"]),
             "JOB_STALE_AFTER_SECONDS": "3",

@@ -8,7 +8,7 @@ from ml_core.preprocessing import encode_png
 from predictions import batch
 from predictions.models import BatchItem, Prediction
 from predictions.tasks import predict_batch_chunk
-from tests.workers import register_version, wait_for
+from tests.workers import queue_length, register_version, wait_for
 from training import jobs
 from training.models import Job
 
@@ -109,11 +109,7 @@ def test_cancelled_job_stops_between_chunks_and_keeps_what_it_made(
 
 
 def inference_worker_busy() -> bool:
-    import redis
-
-    from tests.workers import TEST_REDIS_URL
-
-    return redis.Redis.from_url(TEST_REDIS_URL).llen("inference") > 0
+    return queue_length("inference") > 0
 
 
 def test_job_without_a_production_model_is_refused(trained_artifacts, mini_dataset):

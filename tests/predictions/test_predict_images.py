@@ -92,9 +92,6 @@ def test_no_production_model_is_reported_not_hidden(start_worker, mini_dataset):
 
 def test_no_worker_answering_times_out_with_a_clear_error(mini_dataset, settings, celery_redis):
     settings.PREDICTION_TIMEOUT_SECONDS = 0.5
-    import redis
-
-    redis.Redis.from_url(celery_redis).delete("unserved")
     from predictions.tasks import predict_images
 
     original = predict_images.apply_async

@@ -3,22 +3,26 @@
 from datetime import timedelta
 
 import pytest
-import redis
 from django.utils import timezone
 
 from predictions.models import BatchItem
+from tests.workers import clear_queues, queue_length
 from training.models import Job
 from training.tasks import recover_stale_jobs
 
 pytestmark = pytest.mark.django_db
 
 
+class Queues:
+    def llen(self, name: str) -> int:
+        return queue_length(name)
+
+
 @pytest.fixture
 def queues(celery_redis):
-    client = redis.Redis.from_url(celery_redis)
-    client.delete("training", "inference")
-    yield client
-    client.delete("training", "inference")
+    clear_queues("training", "inference")
+    yield Queues()
+    clear_queues("training", "inference")
 
 
 def running_job(kind=Job.Kind.TRAINING, seconds_since_heartbeat=600, **fields) -> Job:

@@ -1,0 +1,20 @@
+"""/api/v1/: every resource and verb of the REST API."""
+
+from django.urls import path
+from rest_framework.routers import DefaultRouter
+
+from predictions.api.views import BatchJobViewSet, PredictionViewSet, PredictView
+from training.api.views import LivenessView, ModelInfoView, ModelVersionViewSet, ReadinessView
+
+router = DefaultRouter()
+router.register("predictions", PredictionViewSet, basename="prediction")
+router.register("batch-jobs", BatchJobViewSet, basename="batch-job")
+router.register("model-versions", ModelVersionViewSet, basename="model-version")
+
+urlpatterns = [
+    path("health/live/", LivenessView.as_view(), name="health-live"),
+    path("health/ready/", ReadinessView.as_view(), name="health-ready"),
+    path("model/", ModelInfoView.as_view(), name="model-info"),
+    path("predict/", PredictView.as_view(), name="predict"),
+    *router.urls,
+]

@@ -1,0 +1,159 @@
+from __future__ import annotations
+
+import django_filters
+from django.http import HttpResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import mixins, permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from classifier_site.api import CanPredict, error
+from ml_core.preprocessing import InvalidImageError
+from predictions import batch
+from predictions.api.serializers import (
+    BatchJobRequestSerializer,
+    PredictionSerializer,
+    PredictRequestSerializer,
+    PredictResponseSerializer,
+)
+from predictions.models import Prediction
+from predictions.single import PredictionUnavailable, predict_image
+from training import jobs
+from training.api.serializers import JobSerializer
+from training.models import Job
+
+
+class PredictView(APIView):
+    """Predict one image; answered synchronously by an inference worker."""
+
+    permission_classes = [CanPredict]
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        request=PredictRequestSerializer,
+        responses={
+            200: PredictResponseSerializer,
+            400: OpenApiResponse(description="not an image, empty, too large"),
+            503: OpenApiResponse(description="no production model, or no worker answered"),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        serializer = PredictRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        upload = serializer.validated_data["image"]
+        try:
+            result = predict_image(upload.read(), upload.name or "", Prediction.Source.API)
+        except InvalidImageError as exc:
+            return error(400, "invalid input", errors={"image": [str(exc)]})
+        except PredictionUnavailable as exc:
+            return error(503, str(exc))
+        ranked = sorted(result["probabilities"].items(), key=lambda item: -item[1])
+        top_k = serializer.validated_data["top_k"]
+        return Response(
+            {
+                "prediction_id": result["prediction_id"],
+                "model_version": result["model_version"],
+                "label": result["label"],
+                "confidence": result["confidence"],
+                "top": [{"label": label, "probability": p} for label, p in ranked[:top_k]],
+                "probabilities": result["probabilities"],
+            }
+        )
+
+
+class PredictionFilter(django_filters.FilterSet):
+    label = django_filters.CharFilter(field_name="top_label")
+    min_confidence = django_filters.NumberFilter(field_name="confidence", lookup_expr="gte")
+    max_confidence = django_filters.NumberFilter(field_name="confidence", lookup_expr="lte")
+    model_version = django_filters.NumberFilter(field_name="model_version__number")
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = Prediction
+        fields = ["label", "source"]
+
+
+class PredictionViewSet(viewsets.ReadOnlyModelViewSet):
+    """Prediction history, newest first, filterable."""
+
+    queryset = Prediction.objects.select_related("model_version")
+    serializer_class = PredictionSerializer
+    filterset_class = PredictionFilter
+
+
+class BatchJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Batch-inference jobs: submit many images (or a zip), follow progress, get results."""
+
+    queryset = Job.objects.filter(kind=Job.Kind.BATCH_INFERENCE).select_related(
+        "model_version", "submitted_by"
+    )
+    serializer_class = JobSerializer
+    filterset_fields = ["status"]
+
+    def get_permissions(self):
+        if self.action == "create":
+            return [CanPredict()]
+        if self.action == "cancel":
+            return [permissions.IsAuthenticated()]
+        return super().get_permissions()
+
+    def get_parsers(self):
+        return (
+            [MultiPartParser()]
+            if self.request and self.request.method == "POST"
+            else super().get_parsers()
+        )
+
+    @extend_schema(
+        request=BatchJobRequestSerializer,
+        responses={
+            202: JobSerializer,
+            400: OpenApiResponse(description="a file is not an image, or limits exceeded"),
+            503: OpenApiResponse(description="no production model"),
+        },
+    )
+    def create(self, request: Request) -> Response:
+        serializer = BatchJobRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            if archive := serializer.validated_data.get("archive"):
+                images = batch.images_from_zip(archive)
+            else:
+                images = [
+                    batch.UploadedImage(upload.name or "", upload.read())
+                    for upload in serializer.validated_data["images"]
+                ]
+            user = request.user if request.user.is_authenticated else None
+            job = batch.submit_batch_job(images, user=user)
+        except batch.InvalidBatch as exc:
+            return error(400, "invalid input", errors={"images": exc.errors})
+        except batch.NoProductionModel as exc:
+            return error(503, str(exc))
+        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses={200: JobSerializer, 403: OpenApiResponse()})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: int | None = None) -> Response:
+        job = self.get_object()
+        if job.submitted_by_id != request.user.pk and not request.user.has_perm(
+            "training.change_job"
+        ):
+            return error(403, "only the submitter or a user allowed to change jobs may cancel it")
+        return Response(JobSerializer(jobs.request_cancel(job)).data)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("as", str, enum=["json", "csv"], default="json")],
+        responses={200: OpenApiResponse(description="one row per image, in upload order")},
+    )
+    @action(detail=True, methods=["get"])
+    def results(self, request: Request, pk: int | None = None):
+        job = self.get_object()
+        if request.query_params.get("as") == "csv":
+            response = HttpResponse(batch.results_csv(job), content_type="text/csv; charset=utf-8")
+            response["Content-Disposition"] = f'attachment; filename="batch-job-{job.pk}.csv"'
+            return response
+        return Response({"job": job.pk, "status": job.status, "results": batch.results(job)})

@@ -1,0 +1,109 @@
+"""/api/v1/batch-jobs/ with a real inference worker."""
+
+import io
+import zipfile
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from ml_core.preprocessing import encode_png
+from tests.api.conftest import client_for
+from tests.workers import register_version, wait_for
+from training.models import Job
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.jobs,
+    pytest.mark.usefixtures("worker_storage"),
+]
+
+
+@pytest.fixture(scope="module")
+def worker(start_worker):
+    return start_worker("api-batch")
+
+
+@pytest.fixture
+def production(worker, trained_artifacts):
+    return register_version(trained_artifacts, 1)
+
+
+def files(mini_dataset, count: int) -> list[SimpleUploadedFile]:
+    return [
+        SimpleUploadedFile(f"{index}.png", encode_png(pixels))
+        for index, pixels in enumerate(mini_dataset.test.images[:count])
+    ]
+
+
+def finished(api, job_id: int) -> dict:
+    wait_for(lambda: Job.objects.get(pk=job_id).is_finished, timeout=60)
+    return api.get(f"/api/v1/batch-jobs/{job_id}/").json()
+
+
+def test_submit_files_follow_progress_and_download_results(api, production, mini_dataset):
+    response = api.post(
+        "/api/v1/batch-jobs/", {"images": files(mini_dataset, 20)}, format="multipart"
+    )
+    assert response.status_code == 202, response.content
+    job = finished(api, response.json()["id"])
+    assert (job["status"], job["processed"], job["total"], job["progress"]) == (
+        "succeeded",
+        20,
+        20,
+        1.0,
+    )
+    results = api.get(f"/api/v1/batch-jobs/{job['id']}/results/").json()["results"]
+    assert [row["original_name"] for row in results] == [f"{index}.png" for index in range(20)]
+    csv = api.get(f"/api/v1/batch-jobs/{job['id']}/results/?as=csv")
+    assert csv["Content-Type"] == "text/csv; charset=utf-8"
+    assert len(csv.content.decode().splitlines()) == 21
+
+
+def test_submit_a_zip(api, production, mini_dataset):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for index, pixels in enumerate(mini_dataset.test.images[:5]):
+            archive.writestr(f"set/{index}.png", encode_png(pixels))
+    archive = SimpleUploadedFile("set.zip", buffer.getvalue())
+    response = api.post("/api/v1/batch-jobs/", {"archive": archive}, format="multipart")
+    assert response.status_code == 202
+    assert finished(api, response.json()["id"])["processed"] == 5
+
+
+def test_one_non_image_refuses_the_batch_and_names_it(api, production, mini_dataset):
+    uploads = [*files(mini_dataset, 2), SimpleUploadedFile("fake.png", b"not really")]
+    response = api.post("/api/v1/batch-jobs/", {"images": uploads}, format="multipart")
+    assert response.status_code == 400
+    assert response.json()["errors"]["images"] == [
+        "fake.png: not an image format that can be decoded"
+    ]
+    assert Job.objects.count() == 0
+
+
+def test_too_many_files(api, production, mini_dataset, settings):
+    settings.API_MAX_FILES = 3
+    response = api.post(
+        "/api/v1/batch-jobs/", {"images": files(mini_dataset, 4)}, format="multipart"
+    )
+    assert response.status_code == 400
+    assert "at most 3 files per request" in str(response.json()["errors"])
+
+
+def test_neither_files_nor_archive(api, production):
+    response = api.post("/api/v1/batch-jobs/", {}, format="multipart")
+    assert response.status_code == 400
+    assert "send either `images`" in str(response.json()["errors"])
+
+
+def test_cancel_needs_login_and_ownership(api, viewer, production, mini_dataset, django_user_model):
+    owner = django_user_model.objects.create_user("owner")
+    owner_client = client_for(owner)
+    response = owner_client.post(
+        "/api/v1/batch-jobs/", {"images": files(mini_dataset, 3)}, format="multipart"
+    )
+    job_id = response.json()["id"]
+    assert api.post(f"/api/v1/batch-jobs/{job_id}/cancel/").status_code == 401
+    assert viewer.post(f"/api/v1/batch-jobs/{job_id}/cancel/").status_code == 403
+    cancelled = owner_client.post(f"/api/v1/batch-jobs/{job_id}/cancel/")
+    assert cancelled.status_code == 200
+    assert cancelled.json()["status"] in {"cancelled", "succeeded"}  # it may have finished first

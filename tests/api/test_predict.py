@@ -1,0 +1,130 @@
+"""POST /api/v1/predict/ with a real inference worker; every bad input is a JSON 4xx."""
+
+import io
+import struct
+import zlib
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image
+
+from ml_core.preprocessing import encode_png
+from predictions.models import Prediction
+from tests.workers import let_workers_forget_deleted_versions, register_version
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.jobs,
+    pytest.mark.usefixtures("worker_storage"),
+]
+
+
+@pytest.fixture(scope="module")
+def worker(start_worker):
+    return start_worker("api-predict")
+
+
+@pytest.fixture
+def production(worker, trained_artifacts):
+    return register_version(trained_artifacts, 7)
+
+
+def upload(content: bytes, name: str = "image.png") -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, content, content_type="application/octet-stream")
+
+
+def post(api, content: bytes | None, name: str = "image.png", **fields):
+    data = dict(fields)
+    if content is not None:
+        data["image"] = upload(content, name)
+    return api.post("/api/v1/predict/", data, format="multipart")
+
+
+def test_prediction_has_top_k_probabilities_version_and_id(api, production, mini_dataset):
+    response = post(api, encode_png(mini_dataset.test.images[0]), top_k=2)
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["model_version"] == 7
+    assert len(body["top"]) == 2 and body["top"][0]["label"] == body["label"]
+    assert len(body["probabilities"]) == 10
+    assert Prediction.objects.get(pk=body["prediction_id"]).source == "api"
+
+
+def test_jpeg_photo_of_any_size_is_accepted(api, production):
+    buffer = io.BytesIO()
+    Image.new("RGB", (1200, 900), (200, 30, 30)).save(buffer, format="JPEG")
+    assert post(api, buffer.getvalue(), "photo.jpg").status_code == 200
+
+
+def assert_bad_image(response, fragment: str) -> None:
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert body["detail"] == "invalid input"
+    assert fragment in " ".join(body["errors"]["image"])
+
+
+def test_missing_file(api, production):
+    assert_bad_image(post(api, None), "No file was submitted")
+
+
+def test_zero_bytes(api, production):
+    assert_bad_image(post(api, b""), "The submitted file is empty")
+
+
+def test_text_file(api, production):
+    assert_bad_image(post(api, b"just some text", "notes.txt"), "not an image format")
+
+
+def test_text_with_a_lying_png_extension(api, production):
+    assert_bad_image(post(api, b"definitely not a png", "cat.png"), "not an image format")
+
+
+def test_truncated_png(api, production, mini_dataset):
+    data = encode_png(mini_dataset.test.images[0])
+    assert_bad_image(post(api, data[: len(data) // 2]), "unreadable image")
+
+
+def test_oversize_file(api, production, settings):
+    settings.API_MAX_UPLOAD_BYTES = 2048
+    assert_bad_image(post(api, bytes(4096)), "the file is 4096 bytes; the limit is 2048")
+
+
+def test_decompression_bomb(api, production):
+    header = struct.pack(">IIBBBBB", 60_000, 60_000, 8, 2, 0, 0, 0)
+
+    def chunk(kind, body):
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    bomb = (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b""))
+        + chunk(b"IEND", b"")
+    )
+    assert_bad_image(post(api, bomb), "image too large")
+
+
+def test_top_k_out_of_range(api, production, mini_dataset):
+    response = post(api, encode_png(mini_dataset.test.images[0]), top_k=0)
+    assert response.status_code == 400
+    assert "top_k" in response.json()["errors"]
+
+
+def test_wrong_method_is_a_json_405(api):
+    response = api.get("/api/v1/predict/")
+    assert response.status_code == 405
+    assert response.json() == {"detail": 'Method "GET" not allowed.'}
+
+
+def test_without_production_model_503_says_why(api, worker, mini_dataset):
+    let_workers_forget_deleted_versions()
+    response = post(api, encode_png(mini_dataset.test.images[0]))
+    assert response.status_code == 503
+    assert response.json() == {"detail": "no model version is in production yet"}
+
+
+def test_anonymous_predicting_can_be_switched_off(api, production, settings, mini_dataset):
+    settings.API_ANONYMOUS_PREDICT = False
+    assert post(api, encode_png(mini_dataset.test.images[0])).status_code == 401

@@ -1,0 +1,156 @@
+from __future__ import annotations
+
+import redis
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import permissions, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from classifier_site.api import error, requires
+from classifier_site.celery import app as celery_app
+from training.api.serializers import ModelVersionSerializer
+from training.models import ModelVersion, RollbackError
+
+WORKER_PING_TIMEOUT_SECONDS = 1.0
+
+
+class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
+    """Model versions, newest first; promote one, or roll production back."""
+
+    queryset = ModelVersion.objects.all()
+    serializer_class = ModelVersionSerializer
+    lookup_field = "number"
+    filterset_fields = ["status"]
+
+    def get_permissions(self):
+        if self.action in {"promote", "rollback"}:
+            return [requires("training.change_modelversion")()]
+        return super().get_permissions()
+
+    @extend_schema(request=None, responses=ModelVersionSerializer)
+    @action(detail=True, methods=["post"])
+    def promote(self, request: Request, number: int | None = None) -> Response:
+        version = self.get_object()
+        version.promote(user=request.user)
+        version.refresh_from_db()
+        return Response(self.get_serializer(version).data)
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: ModelVersionSerializer,
+            409: OpenApiResponse(description="nothing to roll back to"),
+        },
+    )
+    @action(detail=False, methods=["post"])
+    def rollback(self, request: Request) -> Response:
+        try:
+            version = ModelVersion.rollback()
+        except RollbackError as exc:
+            return error(status.HTTP_409_CONFLICT, str(exc))
+        return Response(self.get_serializer(version).data)
+
+
+def _uptime(since) -> float | None:
+    return round((timezone.now() - since).total_seconds(), 1) if since else None
+
+
+class ModelInfoView(APIView):
+    """The production model: version, metrics, classes, input shape, and uptime."""
+
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(
+        responses=inline_serializer(
+            "ModelInfo",
+            {
+                "production": ModelVersionSerializer(allow_null=True),
+                "input_shape": serializers.ListField(child=serializers.IntegerField()),
+                "service_started_at": serializers.DateTimeField(),
+                "service_uptime_seconds": serializers.FloatField(),
+                "model_serving_seconds": serializers.FloatField(allow_null=True),
+            },
+        )
+    )
+    def get(self, request: Request) -> Response:
+        from ml_core.preprocessing import INPUT_SHAPE
+
+        production = ModelVersion.production()
+        return Response(
+            {
+                "production": ModelVersionSerializer(production).data if production else None,
+                "input_shape": list(INPUT_SHAPE),
+                "service_started_at": settings.SERVICE_STARTED_AT,
+                "service_uptime_seconds": _uptime(settings.SERVICE_STARTED_AT),
+                "model_serving_seconds": _uptime(production.promoted_at if production else None),
+            }
+        )
+
+
+class LivenessView(APIView):
+    """The web process answers."""
+
+    permission_classes = [permissions.AllowAny]
+    authentication_classes: list = []
+
+    @extend_schema(responses=inline_serializer("Liveness", {"status": serializers.CharField()}))
+    def get(self, request: Request) -> Response:
+        return Response({"status": "alive"})
+
+
+def _check_database() -> str | None:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception as exc:  # any failure means not ready, with the reason
+        return f"database: {type(exc).__name__}: {exc}"
+    return None
+
+
+def _check_redis() -> str | None:
+    try:
+        redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1).ping()
+    except redis.RedisError as exc:
+        return f"redis: {exc}"
+    return None
+
+
+def _check_inference_worker() -> str | None:
+    replies = celery_app.control.inspect(timeout=WORKER_PING_TIMEOUT_SECONDS).active_queues() or {}
+    serving = [
+        name for name, queues in replies.items() if any(q["name"] == "inference" for q in queues)
+    ]
+    return None if serving else "no inference worker answered"
+
+
+class ReadinessView(APIView):
+    """Ready when the database, Redis, an inference worker and a production model are."""
+
+    permission_classes = [permissions.AllowAny]
+    authentication_classes: list = []
+
+    @extend_schema(
+        responses={
+            200: inline_serializer(
+                "Readiness",
+                {"ready": serializers.BooleanField(), "problems": serializers.ListField()},
+            ),
+            503: OpenApiResponse(description="not ready; `problems` says why"),
+        }
+    )
+    def get(self, request: Request) -> Response:
+        problems = [problem for problem in (_check_database(), _check_redis()) if problem]
+        if not problems:
+            problems += [problem for problem in (_check_inference_worker(),) if problem]
+            if ModelVersion.production() is None:
+                problems.append("no model version is in production")
+        ready = not problems
+        return Response(
+            {"ready": ready, "problems": problems},
+            status=status.HTTP_200_OK if ready else status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
