@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
+import redis
 from django.conf import settings
+from django_ratelimit.core import get_usage
 from rest_framework import permissions
 from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle
+
+logger = logging.getLogger(__name__)
 
 
 class ReadOpenWriteWithPermission(permissions.DjangoModelPermissions):
@@ -26,6 +33,35 @@ class CanPredict(permissions.BasePermission):
         return settings.API_ANONYMOUS_PREDICT or bool(
             request.user and request.user.is_authenticated
         )
+
+
+class RateLimit(BaseThrottle):
+    """DRF throttle backed by django-ratelimit; DRF answers 429 with Retry-After."""
+
+    def allow_request(self, request, view) -> bool:
+        reading = request.method in permissions.SAFE_METHODS
+        if reading:
+            rate = settings.API_RATE_READ
+        elif request.user and request.user.is_authenticated:
+            rate = settings.API_RATE_USER
+        else:
+            rate = settings.API_RATE_ANONYMOUS
+        try:
+            usage = get_usage(
+                request,
+                group="api-read" if reading else "api-write",
+                key="user_or_ip",
+                rate=rate,
+                increment=True,
+            )
+        except redis.RedisError:
+            logger.exception("rate-limit cache unavailable; allowing the request")
+            return True
+        self.seconds_left = max(usage["time_left"], 1) if usage else 1
+        return not (usage and usage["should_limit"])
+
+    def wait(self) -> float:
+        return self.seconds_left
 
 
 def requires(permission: str) -> type[permissions.BasePermission]:
@@ -56,3 +92,27 @@ def exception_handler(exc, context) -> Response | None:
 
 def error(status: int, detail: str, **extra) -> Response:
     return Response({"detail": detail, **extra}, status=status)
+
+
+def _wants_json(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def not_found(request, exception=None):
+    """Django's 404 page, or a JSON body under /api/."""
+    from django.http import JsonResponse
+    from django.views.defaults import page_not_found
+
+    if _wants_json(request):
+        return JsonResponse({"detail": f"no such endpoint: {request.path}"}, status=404)
+    return page_not_found(request, exception)
+
+
+def server_error(request):
+    """A 500 never shows a stack trace or a server path; under /api/ it is JSON."""
+    from django.http import JsonResponse
+    from django.views.defaults import server_error as html_server_error
+
+    if _wants_json(request):
+        return JsonResponse({"detail": "internal error; it has been logged"}, status=500)
+    return html_server_error(request)

@@ -4,12 +4,21 @@ from django.urls import path
 from rest_framework.routers import DefaultRouter
 
 from predictions.api.views import BatchJobViewSet, PredictionViewSet, PredictView
-from training.api.views import LivenessView, ModelInfoView, ModelVersionViewSet, ReadinessView
+from training.api.views import (
+    LivenessView,
+    ModelInfoView,
+    ModelVersionViewSet,
+    ReadinessView,
+    TrainingImageViewSet,
+    TrainingJobViewSet,
+)
 
 router = DefaultRouter()
 router.register("predictions", PredictionViewSet, basename="prediction")
 router.register("batch-jobs", BatchJobViewSet, basename="batch-job")
 router.register("model-versions", ModelVersionViewSet, basename="model-version")
+router.register("training-images", TrainingImageViewSet, basename="training-image")
+router.register("training-jobs", TrainingJobViewSet, basename="training-job")
 
 urlpatterns = [
     path("health/live/", LivenessView.as_view(), name="health-live"),

@@ -9,7 +9,15 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from classifier_site.env import env_bool, env_float, env_int, env_list, env_path, env_str
+from classifier_site.env import (
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_path,
+    env_rate,
+    env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -182,6 +190,20 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "classifier_site.api.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["classifier_site.api.RateLimit"],
+}
+# Rate limits (django-ratelimit, counted in the shared Redis cache, so they hold
+# across web processes and hosts): per user for tokens and sessions, per IP for
+# anonymous callers. Health checks and job-status polling are never limited.
+API_RATE_ANONYMOUS = env_rate("API_RATE_ANONYMOUS", "120/m")
+API_RATE_USER = env_rate("API_RATE_USER", "1200/m")
+API_RATE_READ = env_rate("API_RATE_READ", "2400/m")
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": REDIS_KEY_PREFIX,
+    }
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Image classifier API",

@@ -6,6 +6,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from predictions.views import batch_results_csv, batch_results_json, index
 
+handler404 = "classifier_site.api.not_found"
+handler500 = "classifier_site.api.server_error"
+
 urlpatterns = [
     path("", index, name="index"),
     path("jobs/<int:job_id>/results.csv", batch_results_csv, name="batch-results-csv"),

@@ -260,15 +260,20 @@ class ClassFolderReader:
     whether Pillow can read them is for the caller to check.
     """
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
+    def __init__(self, path: str | Path | BinaryIO) -> None:
+        """`path`: a folder, a .zip file, or an open binary file holding a zip."""
         self._zip: zipfile.ZipFile | None = None
-        if not self.path.exists():
-            raise DatasetError(f"{self.path}: no such file or folder")
-        if self.path.is_dir():
-            self._entries = self._folder_entries()
+        if hasattr(path, "read"):
+            self.path = Path(getattr(path, "name", None) or "upload.zip")
+            self._entries = self._zip_entries(path)
         else:
-            self._entries = self._zip_entries()
+            self.path = Path(path)
+            if not self.path.exists():
+                raise DatasetError(f"{self.path}: no such file or folder")
+            if self.path.is_dir():
+                self._entries = self._folder_entries()
+            else:
+                self._entries = self._zip_entries(self.path)
         if not self._entries:
             raise DatasetError(
                 f"{self.path}: no images found; expected class folders such as cat/1.png, dog/2.jpg"
@@ -282,9 +287,9 @@ class ClassFolderReader:
                 entries.append((relative.parts[-2], relative.name, str(file)))
         return entries
 
-    def _zip_entries(self) -> list[tuple[str, str, str]]:
+    def _zip_entries(self, source: Path | BinaryIO) -> list[tuple[str, str, str]]:
         try:
-            self._zip = zipfile.ZipFile(self.path)
+            self._zip = zipfile.ZipFile(source)
             infos = self._zip.infolist()
         except (zipfile.BadZipFile, OSError) as exc:
             raise DatasetError(f"{self.path}: not a folder or a valid zip ({exc})") from exc

@@ -170,3 +170,28 @@ def import_class_folder(
     summary = ImportSummary()
     candidates = _folder_candidates(reader, split, summary, on_progress)
     return store_candidates(candidates, TrainingImage.Source.FOLDER, summary, on_progress)
+
+
+def import_uploads(
+    files: list[tuple[str, bytes]], label: str, split: str, summary: ImportSummary | None = None
+) -> ImportSummary:
+    """Uploaded files, all with one label; files that do not decode are rejected."""
+    summary = summary or ImportSummary()
+    validate_label(label)
+    candidates = []
+    for name, content in files:
+        try:
+            image_format = validate_image(content)
+        except InvalidImageError as exc:
+            summary.rejected.append(f"{name}: {exc}")
+            continue
+        candidates.append(
+            Candidate(
+                content=content,
+                label=label,
+                split=split,
+                original_name=name,
+                extension=_EXTENSIONS.get(image_format, image_format.lower()),
+            )
+        )
+    return store_candidates(candidates, TrainingImage.Source.UPLOAD, summary)

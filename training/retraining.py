@@ -11,7 +11,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from ml_core.training import TrainingConfig
+from ml_core.config import TrainingConfig
 from training import jobs
 from training.models import Job, JobTrainingImage, ModelVersion, TrainingImage
 

@@ -75,3 +75,15 @@ class BatchJobRequestSerializer(serializers.Serializer):
         if bool(attrs.get("images")) == bool(attrs.get("archive")):
             raise serializers.ValidationError("send either `images` (files) or one `archive` (zip)")
         return attrs
+
+
+class DayCountSerializer(serializers.Serializer):
+    date = serializers.DateField()
+    count = serializers.IntegerField()
+
+
+class PredictionStatisticsSerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    average_confidence = serializers.FloatField(allow_null=True)
+    per_class = serializers.DictField(child=serializers.IntegerField())
+    per_day = DayCountSerializer(many=True)

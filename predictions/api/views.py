@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import django_filters
+from django.db.models import Avg, Count
+from django.db.models.functions import TruncDate
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import mixins, permissions, status, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
@@ -16,13 +18,14 @@ from predictions import batch
 from predictions.api.serializers import (
     BatchJobRequestSerializer,
     PredictionSerializer,
+    PredictionStatisticsSerializer,
     PredictRequestSerializer,
     PredictResponseSerializer,
 )
 from predictions.models import Prediction
 from predictions.single import PredictionUnavailable, predict_image
-from training import jobs
 from training.api.serializers import JobSerializer
+from training.api.views import CancellableJobMixin
 from training.models import Job
 
 
@@ -84,8 +87,34 @@ class PredictionViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = PredictionSerializer
     filterset_class = PredictionFilter
 
+    @extend_schema(responses=PredictionStatisticsSerializer)
+    @action(detail=False)
+    def stats(self, request: Request) -> Response:
+        """Counts, average confidence, predictions per class and per day (same filters)."""
+        rows = self.filter_queryset(self.get_queryset()).order_by()
+        summary = rows.aggregate(total=Count("id"), average_confidence=Avg("confidence"))
+        per_class = rows.values("top_label").annotate(count=Count("id")).order_by("top_label")
+        per_day = (
+            rows.annotate(day=TruncDate("created_at"))
+            .values("day")
+            .annotate(count=Count("id"))
+            .order_by("day")
+        )
+        return Response(
+            {
+                **summary,
+                "per_class": {row["top_label"]: row["count"] for row in per_class},
+                "per_day": [{"date": row["day"], "count": row["count"]} for row in per_day],
+            }
+        )
 
-class BatchJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+
+class BatchJobViewSet(
+    CancellableJobMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
     """Batch-inference jobs: submit many images (or a zip), follow progress, get results."""
 
     queryset = Job.objects.filter(kind=Job.Kind.BATCH_INFERENCE).select_related(
@@ -97,8 +126,6 @@ class BatchJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     def get_permissions(self):
         if self.action == "create":
             return [CanPredict()]
-        if self.action == "cancel":
-            return [permissions.IsAuthenticated()]
         return super().get_permissions()
 
     def get_parsers(self):
@@ -134,16 +161,6 @@ class BatchJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         except batch.NoProductionModel as exc:
             return error(503, str(exc))
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
-
-    @extend_schema(request=None, responses={200: JobSerializer, 403: OpenApiResponse()})
-    @action(detail=True, methods=["post"])
-    def cancel(self, request: Request, pk: int | None = None) -> Response:
-        job = self.get_object()
-        if job.submitted_by_id != request.user.pk and not request.user.has_perm(
-            "training.change_job"
-        ):
-            return error(403, "only the submitter or a user allowed to change jobs may cancel it")
-        return Response(JobSerializer(jobs.request_cancel(job)).data)
 
     @extend_schema(
         parameters=[OpenApiParameter("as", str, enum=["json", "csv"], default="json")],

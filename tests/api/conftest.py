@@ -1,3 +1,5 @@
+import hashlib
+
 import pytest
 from django.contrib.auth.models import Permission, User
 from rest_framework.authtoken.models import Token
@@ -34,3 +36,18 @@ def operator(db) -> APIClient:
 def viewer(db) -> APIClient:
     """A token-authenticated user without any permission."""
     return client_for(User.objects.create_user("viewer"))
+
+
+@pytest.fixture(autouse=True)
+def own_rate_limit_counters(settings, request):
+    """Each test counts requests under its own cache prefix on the real Redis."""
+    from tests.workers import KEY_PREFIX, TEST_REDIS_URL
+
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": TEST_REDIS_URL,
+            "KEY_PREFIX": f"{KEY_PREFIX}{hashlib.sha256(request.node.nodeid.encode()).hexdigest()}",
+            "TIMEOUT": 600,
+        }
+    }

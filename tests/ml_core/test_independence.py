@@ -47,3 +47,20 @@ def test_data_preprocessing_and_evaluation_load_without_tensorflow_or_django():
         check=True,
     )
     assert result.stdout.strip() == ""
+
+
+def test_the_web_process_never_imports_tensorflow():
+    """Every URL's view, serializer and the Celery task modules load without it."""
+    code = (
+        "import os, sys, django\n"
+        "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'classifier_site.settings')\n"
+        "django.setup()\n"
+        "import classifier_site.urls, predictions.tasks, training.tasks\n"
+        "from django.urls import get_resolver\n"
+        "get_resolver().url_patterns\n"
+        "print('tensorflow' in sys.modules or 'keras' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ML_CORE.parent, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"

@@ -5,8 +5,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from ml_core.config import TrainingConfig
 from ml_core.preprocessing import encode_png
-from ml_core.training import TrainingConfig
 from predictions.single import predict_image
 from tests.workers import let_workers_forget_deleted_versions, wait_for
 from training import jobs

@@ -1,6 +1,8 @@
+from django.conf import settings
 from rest_framework import serializers
 
-from training.models import Job, ModelVersion
+from ml_core import config as recipe
+from training.models import Job, ModelVersion, TrainingImage, validate_label
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
@@ -51,3 +53,88 @@ class JobSerializer(serializers.ModelSerializer):
             "finished_at",
         ]
         read_only_fields = fields
+
+
+class TrainingImageSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TrainingImage
+        fields = [
+            "id",
+            "label",
+            "split",
+            "status",
+            "source",
+            "original_name",
+            "sha256",
+            "created_at",
+        ]
+        read_only_fields = ["id", "source", "original_name", "sha256", "created_at"]
+
+    def validate_label(self, value: str) -> str:
+        return _known_label(value, allow_new=False)
+
+
+def _known_label(value: str, allow_new: bool) -> str:
+    try:
+        validate_label(value)
+    except Exception as exc:
+        raise serializers.ValidationError(exc.messages[0]) from exc
+    known = set(TrainingImage.objects.values_list("label", flat=True).distinct())
+    if known and value not in known and not allow_new:
+        raise serializers.ValidationError(
+            f"unknown class {value!r}; known classes: {', '.join(sorted(known))} "
+            "(send new_class=true to add a class)"
+        )
+    return value
+
+
+class TrainingUploadSerializer(serializers.Serializer):
+    images = serializers.ListField(child=serializers.FileField(), required=False)
+    label = serializers.CharField(required=False, help_text="Label of every file in `images`.")
+    archive = serializers.FileField(required=False, help_text="Or a zip of class folders.")
+    split = serializers.ChoiceField(choices=TrainingImage.Split.choices, default="train")
+    new_class = serializers.BooleanField(default=False)
+
+    def validate_images(self, uploads):
+        if len(uploads) > settings.API_MAX_FILES:
+            raise serializers.ValidationError(f"at most {settings.API_MAX_FILES} files per request")
+        limit = settings.API_MAX_UPLOAD_BYTES
+        for upload in uploads:
+            if upload.size > limit:
+                raise serializers.ValidationError(
+                    f"{upload.name} is {upload.size} bytes; the limit is {limit}"
+                )
+        return uploads
+
+    def validate(self, attrs):
+        if bool(attrs.get("images")) == bool(attrs.get("archive")):
+            raise serializers.ValidationError(
+                "send either `images` with a `label`, or one `archive`"
+            )
+        if attrs.get("images"):
+            if not attrs.get("label"):
+                raise serializers.ValidationError({"label": ["a label is required with `images`"]})
+            try:
+                attrs["label"] = _known_label(attrs["label"], attrs["new_class"])
+            except serializers.ValidationError as exc:
+                raise serializers.ValidationError({"label": exc.detail}) from exc
+        return attrs
+
+
+class ImportSummarySerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    already_present = serializers.IntegerField()
+    rejected = serializers.ListField(child=serializers.CharField())
+
+
+class TrainingJobRequestSerializer(serializers.Serializer):
+    epochs = serializers.IntegerField(min_value=1, max_value=500, default=recipe.DEFAULT_EPOCHS)
+    batch_size = serializers.IntegerField(
+        min_value=1, max_value=4096, default=recipe.DEFAULT_BATCH_SIZE
+    )
+    learning_rate = serializers.FloatField(
+        min_value=1e-6, max_value=1.0, default=recipe.DEFAULT_LEARNING_RATE
+    )
+    seed = serializers.IntegerField(min_value=0, default=recipe.DEFAULT_SEED)
+    max_train_images = serializers.IntegerField(min_value=10, required=False, allow_null=True)
+    auto_promote = serializers.BooleanField(default=False)

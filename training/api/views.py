@@ -5,16 +5,29 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import permissions, serializers, status, viewsets
+from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from classifier_site.api import error, requires
 from classifier_site.celery import app as celery_app
-from training.api.serializers import ModelVersionSerializer
-from training.models import ModelVersion, RollbackError
+from ml_core.config import TrainingConfig
+from ml_core.datasets import ClassFolderReader, DatasetError
+from training import jobs
+from training.api.serializers import (
+    ImportSummarySerializer,
+    JobSerializer,
+    ModelVersionSerializer,
+    TrainingImageSerializer,
+    TrainingJobRequestSerializer,
+    TrainingUploadSerializer,
+)
+from training.imports import ImportSummary, import_class_folder, import_uploads
+from training.models import Job, ModelVersion, RollbackError, TrainingImage
+from training.retraining import submit_evaluation_job, submit_training_job
 
 WORKER_PING_TIMEOUT_SECONDS = 1.0
 
@@ -30,7 +43,16 @@ class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
     def get_permissions(self):
         if self.action in {"promote", "rollback"}:
             return [requires("training.change_modelversion")()]
+        if self.action == "evaluate":
+            return [requires("training.add_job")()]
         return super().get_permissions()
+
+    @extend_schema(request=None, responses={202: JobSerializer})
+    @action(detail=True, methods=["post"])
+    def evaluate(self, request: Request, number: int | None = None) -> Response:
+        """Evaluate this version on the current test split, as a job."""
+        job = submit_evaluation_job(self.get_object(), user=request.user)
+        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=None, responses=ModelVersionSerializer)
     @action(detail=True, methods=["post"])
@@ -64,6 +86,7 @@ class ModelInfoView(APIView):
     """The production model: version, metrics, classes, input shape, and uptime."""
 
     permission_classes = [permissions.AllowAny]
+    throttle_classes: list = []  # the dashboard polls it
 
     @extend_schema(
         responses=inline_serializer(
@@ -97,6 +120,7 @@ class LivenessView(APIView):
 
     permission_classes = [permissions.AllowAny]
     authentication_classes: list = []
+    throttle_classes: list = []  # health checks are never rate-limited
 
     @extend_schema(responses=inline_serializer("Liveness", {"status": serializers.CharField()}))
     def get(self, request: Request) -> Response:
@@ -133,6 +157,7 @@ class ReadinessView(APIView):
 
     permission_classes = [permissions.AllowAny]
     authentication_classes: list = []
+    throttle_classes: list = []
 
     @extend_schema(
         responses={
@@ -154,3 +179,100 @@ class ReadinessView(APIView):
             {"ready": ready, "problems": problems},
             status=status.HTTP_200_OK if ready else status.HTTP_503_SERVICE_UNAVAILABLE,
         )
+
+
+class CancellableJobMixin:
+    """`POST .../{id}/cancel/`: the submitter, or a user allowed to change jobs."""
+
+    @extend_schema(request=None, responses={200: JobSerializer, 403: OpenApiResponse()})
+    @action(detail=True, methods=["post"], permission_classes=[permissions.IsAuthenticated])
+    def cancel(self, request: Request, pk: int | None = None) -> Response:
+        job = self.get_object()
+        if job.submitted_by_id != request.user.pk and not request.user.has_perm(
+            "training.change_job"
+        ):
+            return error(403, "only the submitter or a user allowed to change jobs may cancel it")
+        return Response(JobSerializer(jobs.request_cancel(job)).data)
+
+    def get_throttles(self):
+        if self.action == "retrieve":
+            return []  # progress polling must never be limited into failure
+        return super().get_throttles()
+
+
+class TrainingJobViewSet(
+    CancellableJobMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Training and evaluation jobs: start a retrain, follow its epochs, cancel it."""
+
+    queryset = Job.objects.exclude(kind=Job.Kind.BATCH_INFERENCE).select_related(
+        "model_version", "submitted_by"
+    )
+    serializer_class = JobSerializer
+    filterset_fields = ["status", "kind"]
+
+    def get_permissions(self):
+        if self.action == "create":
+            return [requires("training.add_job")()]
+        return super().get_permissions()
+
+    @extend_schema(request=TrainingJobRequestSerializer, responses={202: JobSerializer})
+    def create(self, request: Request) -> Response:
+        serializer = TrainingJobRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        options = dict(serializer.validated_data)
+        auto_promote = options.pop("auto_promote")
+        max_train_images = options.pop("max_train_images", None)
+        if not TrainingImage.objects.filter(split="train", status="included").exists():
+            return error(409, "there are no included training images to train on")
+        job = submit_training_job(
+            TrainingConfig(**options),
+            auto_promote=auto_promote,
+            max_train_images=max_train_images,
+            user=request.user,
+        )
+        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class TrainingImageViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Training images: upload files with a label (or a zip of class folders),
+    filter, relabel, include or exclude, move between splits."""
+
+    queryset = TrainingImage.objects.all()
+    serializer_class = TrainingImageSerializer
+    filterset_fields = ["label", "split", "status", "source"]
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_parsers(self):
+        if self.request is not None and self.request.method == "POST":
+            return [MultiPartParser()]
+        return super().get_parsers()
+
+    @extend_schema(request=TrainingUploadSerializer, responses={201: ImportSummarySerializer})
+    def create(self, request: Request) -> Response:
+        serializer = TrainingUploadSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        if archive := data.get("archive"):
+            try:
+                with ClassFolderReader(archive) as reader:
+                    summary = import_class_folder(reader, data["split"])
+            except DatasetError as exc:
+                return error(400, "invalid input", errors={"archive": [str(exc)]})
+        else:
+            files = [(upload.name or "", upload.read()) for upload in data["images"]]
+            summary = import_uploads(files, data["label"], data["split"], ImportSummary())
+        body = {
+            "created": summary.created_total,
+            "already_present": summary.already_present,
+            "rejected": summary.rejected,
+        }
+        return Response(body, status=status.HTTP_201_CREATED)

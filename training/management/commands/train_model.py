@@ -2,7 +2,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ml_core.training import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_SEED, TrainingConfig
+from ml_core.config import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_SEED, TrainingConfig
 from training.management.progress import EpochBarListener, LoadingBar
 
 

@@ -1,0 +1,102 @@
+import io
+import zipfile
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from ml_core.preprocessing import encode_png
+from tests.api.conftest import client_for
+from training.models import TrainingImage
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def curator(db):
+    user = User.objects.create_user("curator")
+    user.user_permissions.add(
+        *Permission.objects.filter(codename__in=["add_trainingimage", "change_trainingimage"])
+    )
+    return client_for(user)
+
+
+def pngs(mini_dataset, start: int, count: int) -> list[SimpleUploadedFile]:
+    return [
+        SimpleUploadedFile(f"{index}.png", encode_png(mini_dataset.train.images[index]))
+        for index in range(start, start + count)
+    ]
+
+
+def upload(client, **data):
+    return client.post("/api/v1/training-images/", data, format="multipart")
+
+
+def test_upload_files_with_a_label(curator, mini_dataset):
+    response = upload(curator, images=pngs(mini_dataset, 0, 3), label="cat", new_class=True)
+    assert response.status_code == 201, response.content
+    assert response.json() == {"created": 3, "already_present": 0, "rejected": []}
+    assert set(TrainingImage.objects.values_list("label", "split", "source")) == {
+        ("cat", "train", "upload")
+    }
+    again = upload(curator, images=pngs(mini_dataset, 0, 3), label="cat")
+    assert again.json() == {"created": 0, "already_present": 3, "rejected": []}
+
+
+def test_non_images_are_listed_as_rejected(curator, mini_dataset):
+    files = [*pngs(mini_dataset, 0, 1), SimpleUploadedFile("notes.png", b"text")]
+    body = upload(curator, images=files, label="cat", new_class=True).json()
+    assert body["created"] == 1
+    assert body["rejected"] == ["notes.png: not an image format that can be decoded"]
+
+
+def test_unknown_class_needs_new_class(curator, curated_small, mini_dataset):
+    response = upload(curator, images=pngs(mini_dataset, 0, 1), label="zebra")
+    assert response.status_code == 400
+    assert "unknown class 'zebra'" in response.json()["errors"]["label"][0]
+
+
+@pytest.mark.parametrize("label", ["../../etc", "cat/dog", "cat\\dog", "", "-lead", "a" * 65])
+def test_labels_with_path_separators_or_odd_characters_are_refused(curator, mini_dataset, label):
+    response = upload(curator, images=pngs(mini_dataset, 0, 1), label=label, new_class=True)
+    assert response.status_code == 400
+    assert TrainingImage.objects.count() == 0
+
+
+def test_zip_of_class_folders(curator, mini_dataset):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("cat/a.png", encode_png(mini_dataset.train.images[0]))
+        archive.writestr("dog/b.png", encode_png(mini_dataset.train.images[1]))
+    archive = SimpleUploadedFile("pets.zip", buffer.getvalue())
+    body = upload(curator, archive=archive, split="test").json()
+    assert body["created"] == 2
+    assert sorted(TrainingImage.objects.values_list("label", "split")) == [
+        ("cat", "test"), ("dog", "test"),
+    ]  # fmt: skip
+
+
+def test_corrupt_zip_is_a_400(curator):
+    response = upload(curator, archive=SimpleUploadedFile("x.zip", b"PK\x03\x04junk"))
+    assert response.status_code == 400
+    assert "not a folder or a valid zip" in response.json()["errors"]["archive"][0]
+
+
+def test_anonymous_and_unprivileged_users_cannot_upload(api, viewer, mini_dataset):
+    assert upload(api, images=pngs(mini_dataset, 0, 1), label="cat").status_code == 401
+    assert upload(viewer, images=pngs(mini_dataset, 0, 1), label="cat").status_code == 403
+
+
+def test_list_filters_and_relabel_or_exclude(curator, api, curated_small):
+    cats = api.get("/api/v1/training-images/?label=cat&split=train").json()
+    assert cats["count"] == 20
+    image_id = cats["results"][0]["id"]
+    response = curator.patch(
+        f"/api/v1/training-images/{image_id}/", {"label": "dog", "status": "excluded"}
+    )
+    assert response.status_code == 200, response.content
+    image = TrainingImage.objects.get(pk=image_id)
+    assert (image.label, image.status) == ("dog", "excluded")
+    bad = curator.patch(f"/api/v1/training-images/{image_id}/", {"label": "unicorn"})
+    assert bad.status_code == 400
+    assert curator.put(f"/api/v1/training-images/{image_id}/", {}).status_code == 405

@@ -1,0 +1,66 @@
+import pytest
+from django.contrib.auth.models import Permission, User
+
+from tests.api.conftest import client_for
+from training.models import Job, ModelVersion
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def trainer(db):
+    user = User.objects.create_user("trainer")
+    user.user_permissions.add(Permission.objects.get(codename="add_job"))
+    return client_for(user)
+
+
+def test_start_a_retrain_with_parameters(trainer, curated_small):
+    response = trainer.post(
+        "/api/v1/training-jobs/", {"epochs": 3, "batch_size": 16, "auto_promote": True}
+    )
+    assert response.status_code == 202, response.content
+    job = Job.objects.get(pk=response.json()["id"])
+    assert (job.kind, job.status, job.total_epochs, job.total) == ("training", "queued", 3, 200)
+    assert job.parameters["auto_promote"] is True and job.parameters["batch_size"] == 16
+    assert trainer.get(f"/api/v1/training-jobs/{job.pk}/").json()["status"] == "queued"
+
+
+def test_parameters_are_validated_field_by_field(trainer, curated_small):
+    response = trainer.post("/api/v1/training-jobs/", {"epochs": 0, "batch_size": "many"})
+    assert response.status_code == 400
+    assert set(response.json()["errors"]) == {"epochs", "batch_size"}
+
+
+def test_nothing_to_train_on_is_a_409(trainer):
+    response = trainer.post("/api/v1/training-jobs/", {"epochs": 1})
+    assert response.status_code == 409
+    assert response.json() == {"detail": "there are no included training images to train on"}
+
+
+def test_retraining_needs_permission(api, viewer, curated_small):
+    assert api.post("/api/v1/training-jobs/", {"epochs": 1}).status_code == 401
+    assert viewer.post("/api/v1/training-jobs/", {"epochs": 1}).status_code == 403
+    assert Job.objects.count() == 0
+
+
+def test_cancel_a_queued_job(trainer, curated_small):
+    job_id = trainer.post("/api/v1/training-jobs/", {"epochs": 1}).json()["id"]
+    response = trainer.post(f"/api/v1/training-jobs/{job_id}/cancel/")
+    assert response.status_code == 200
+    assert response.json()["status"] == "cancelled"
+
+
+def test_evaluate_a_version_starts_an_evaluation_job(trainer):
+    ModelVersion.objects.create(number=1, artifact_path="v1", dataset_fingerprint="0")
+    response = trainer.post("/api/v1/model-versions/1/evaluate/")
+    assert response.status_code == 202
+    assert response.json()["kind"] == "evaluation"
+    assert response.json()["model_version"] == 1
+
+
+def test_malformed_json_is_a_json_400(trainer, curated_small):
+    response = trainer.generic(
+        "POST", "/api/v1/training-jobs/", "{not json", content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert "JSON parse error" in response.json()["detail"]
