@@ -35,6 +35,14 @@ class CanPredict(permissions.BasePermission):
         )
 
 
+def _caller(group: str, request) -> str:
+    """Per user when authenticated, else per client address (behind a proxy that
+    sets REMOTE_ADDR; a missing address shares one bucket rather than crashing)."""
+    if request.user and request.user.is_authenticated:
+        return f"user:{request.user.pk}"
+    return f"ip:{request.META.get('REMOTE_ADDR') or 'unknown'}"
+
+
 class RateLimit(BaseThrottle):
     """DRF throttle backed by django-ratelimit; DRF answers 429 with Retry-After."""
 
@@ -50,7 +58,7 @@ class RateLimit(BaseThrottle):
             usage = get_usage(
                 request,
                 group="api-read" if reading else "api-write",
-                key="user_or_ip",
+                key=_caller,
                 rate=rate,
                 increment=True,
             )
