@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import django_filters
-from django.db.models import Avg, Count
+from django.db.models import Avg, Count, Q
 from django.db.models.functions import TruncDate
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -127,6 +127,17 @@ class BatchJobViewSet(
         if self.action == "create":
             return [CanPredict()]
         return super().get_permissions()
+
+    def get_queryset(self):
+        """A signed-in user's jobs are theirs: others (and anonymous callers) see only
+        anonymous jobs, unless allowed to view every job."""
+        jobs = super().get_queryset()
+        user = self.request.user
+        if user.is_authenticated and user.has_perm("training.view_job"):
+            return jobs
+        if user.is_authenticated:
+            return jobs.filter(Q(submitted_by__isnull=True) | Q(submitted_by=user))
+        return jobs.filter(submitted_by__isnull=True)
 
     def get_parsers(self):
         return (

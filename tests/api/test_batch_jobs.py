@@ -103,7 +103,8 @@ def test_cancel_needs_login_and_ownership(api, viewer, production, mini_dataset,
     )
     job_id = response.json()["id"]
     assert api.post(f"/api/v1/batch-jobs/{job_id}/cancel/").status_code == 401
-    assert viewer.post(f"/api/v1/batch-jobs/{job_id}/cancel/").status_code == 403
+    # Another user cannot even see it (404, not 403: its existence is private too).
+    assert viewer.post(f"/api/v1/batch-jobs/{job_id}/cancel/").status_code == 404
     cancelled = owner_client.post(f"/api/v1/batch-jobs/{job_id}/cancel/")
     assert cancelled.status_code == 200
     assert cancelled.json()["status"] in {"cancelled", "succeeded"}  # it may have finished first
