@@ -124,3 +124,37 @@ def server_error(request):
     if _wants_json(request):
         return JsonResponse({"detail": "internal error; it has been logged"}, status=500)
     return html_server_error(request)
+
+
+def check_upload_size(upload) -> None:
+    """Refuse empty and oversized files before reading them."""
+    from rest_framework.exceptions import ValidationError
+
+    if upload.size == 0:
+        raise ValidationError(f"{upload.name}: the file is empty (0 bytes)")
+    if upload.size > settings.API_MAX_UPLOAD_BYTES:
+        raise ValidationError(
+            f"{upload.name}: the file is {upload.size} bytes; "
+            f"the limit is {settings.API_MAX_UPLOAD_BYTES}"
+        )
+
+
+def check_uploads(uploads: list) -> list:
+    from rest_framework.exceptions import ValidationError
+
+    if len(uploads) > settings.API_MAX_FILES:
+        raise ValidationError(f"at most {settings.API_MAX_FILES} files per request")
+    for upload in uploads:
+        check_upload_size(upload)
+    return uploads
+
+
+class MultipartPostMixin:
+    """POST takes multipart uploads; other methods keep the default parsers."""
+
+    def get_parsers(self):
+        from rest_framework.parsers import MultiPartParser
+
+        if self.request is not None and self.request.method == "POST":
+            return [MultiPartParser()]
+        return super().get_parsers()

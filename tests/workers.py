@@ -24,6 +24,13 @@ from django.db import connection
 from classifier_site.celery import app
 
 ROOT = Path(__file__).resolve().parent.parent
+# `pytestmark = JOB_TEST` in a module: committed data (workers are other processes),
+# the jobs marker, and media and models where the workers look.
+JOB_TEST = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.jobs,
+    pytest.mark.usefixtures("worker_storage"),
+]
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 READY_TIMEOUT_SECONDS = 90
 

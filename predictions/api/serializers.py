@@ -1,16 +1,7 @@
-from django.conf import settings
 from rest_framework import serializers
 
+from classifier_site.api import check_upload_size, check_uploads
 from predictions.models import Prediction
-
-
-def _check_size(upload) -> None:
-    if upload.size == 0:
-        raise serializers.ValidationError("the file is empty (0 bytes)")
-    if upload.size > settings.API_MAX_UPLOAD_BYTES:
-        raise serializers.ValidationError(
-            f"the file is {upload.size} bytes; the limit is {settings.API_MAX_UPLOAD_BYTES}"
-        )
 
 
 class PredictionSerializer(serializers.ModelSerializer):
@@ -36,7 +27,7 @@ class PredictRequestSerializer(serializers.Serializer):
     top_k = serializers.IntegerField(min_value=1, max_value=100, default=3)
 
     def validate_image(self, upload):
-        _check_size(upload)
+        check_upload_size(upload)
         return upload
 
 
@@ -61,14 +52,10 @@ class BatchJobRequestSerializer(serializers.Serializer):
     archive = serializers.FileField(required=False, help_text="Or one .zip of images.")
 
     def validate_images(self, uploads):
-        if len(uploads) > settings.API_MAX_FILES:
-            raise serializers.ValidationError(f"at most {settings.API_MAX_FILES} files per request")
-        for upload in uploads:
-            _check_size(upload)
-        return uploads
+        return check_uploads(uploads)
 
     def validate_archive(self, upload):
-        _check_size(upload)
+        check_upload_size(upload)
         return upload
 
     def validate(self, attrs):

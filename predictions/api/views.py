@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from classifier_site.api import CanPredict, error
+from classifier_site.api import CanPredict, MultipartPostMixin, error
 from ml_core.preprocessing import InvalidImageError
 from predictions import batch
 from predictions.api.serializers import (
@@ -110,6 +110,7 @@ class PredictionViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class BatchJobViewSet(
+    MultipartPostMixin,
     CancellableJobMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -138,13 +139,6 @@ class BatchJobViewSet(
         if user.is_authenticated:
             return jobs.filter(Q(submitted_by__isnull=True) | Q(submitted_by=user))
         return jobs.filter(submitted_by__isnull=True)
-
-    def get_parsers(self):
-        return (
-            [MultiPartParser()]
-            if self.request and self.request.method == "POST"
-            else super().get_parsers()
-        )
 
     @extend_schema(
         request=BatchJobRequestSerializer,

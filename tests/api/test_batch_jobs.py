@@ -8,14 +8,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from ml_core.preprocessing import encode_png
 from tests.api.conftest import client_for
-from tests.workers import register_version, wait_for
+from tests.workers import JOB_TEST, register_version, wait_for
 from training.models import Job
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.jobs,
-    pytest.mark.usefixtures("worker_storage"),
-]
+pytestmark = JOB_TEST
 
 
 @pytest.fixture(scope="module")

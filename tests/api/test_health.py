@@ -1,12 +1,6 @@
-import pytest
+from tests.workers import JOB_TEST, register_version
 
-from tests.workers import register_version
-
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.jobs,
-    pytest.mark.usefixtures("worker_storage"),
-]
+pytestmark = JOB_TEST
 
 
 def test_liveness_needs_nothing(api):

@@ -8,15 +8,11 @@ from ml_core.preprocessing import encode_png
 from predictions import batch
 from predictions.models import BatchItem, Prediction
 from predictions.tasks import predict_batch_chunk
-from tests.workers import queue_length, register_version, wait_for
+from tests.workers import JOB_TEST, queue_length, register_version, wait_for
 from training import jobs
 from training.models import Job
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.jobs,
-    pytest.mark.usefixtures("worker_storage"),
-]
+pytestmark = JOB_TEST
 
 
 @pytest.fixture(scope="module")

@@ -1,19 +1,13 @@
 """A worker SIGKILLed in the middle of a batch job: nothing lost, nothing duplicated."""
 
-import pytest
-
 from ml_core.preprocessing import encode_png
 from predictions import batch
 from predictions.models import BatchItem, Prediction
-from tests.workers import register_version, wait_for
+from tests.workers import JOB_TEST, register_version, wait_for
 from training.models import Job
 from training.tasks import recover_stale_jobs
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.jobs,
-    pytest.mark.usefixtures("worker_storage"),
-]
+pytestmark = JOB_TEST
 IMAGES = 400
 
 

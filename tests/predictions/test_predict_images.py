@@ -8,13 +8,9 @@ import pytest
 from ml_core.preprocessing import encode_png
 from predictions.models import Prediction
 from predictions.single import PredictionUnavailable, predict_image
-from tests.workers import let_workers_forget_deleted_versions, register_version
+from tests.workers import JOB_TEST, let_workers_forget_deleted_versions, register_version
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.jobs,
-    pytest.mark.usefixtures("worker_storage"),
-]
+pytestmark = JOB_TEST
 
 
 @pytest.fixture(scope="module")

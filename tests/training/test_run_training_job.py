@@ -8,17 +8,13 @@ import pytest
 from ml_core.config import TrainingConfig
 from ml_core.preprocessing import encode_png
 from predictions.single import predict_image
-from tests.workers import let_workers_forget_deleted_versions, wait_for
+from tests.workers import JOB_TEST, let_workers_forget_deleted_versions, wait_for
 from training import jobs
 from training.models import Job, ModelVersion, TrainingImage
 from training.retraining import submit_training_job
 from training.tasks import run_training_job
 
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.jobs,
-    pytest.mark.usefixtures("worker_storage"),
-]
+pytestmark = JOB_TEST
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
-from django.conf import settings
 from rest_framework import serializers
 
+from classifier_site.api import check_uploads
 from ml_core import config as recipe
 from training.models import Job, ModelVersion, TrainingImage, validate_label
 
@@ -96,15 +96,7 @@ class TrainingUploadSerializer(serializers.Serializer):
     new_class = serializers.BooleanField(default=False)
 
     def validate_images(self, uploads):
-        if len(uploads) > settings.API_MAX_FILES:
-            raise serializers.ValidationError(f"at most {settings.API_MAX_FILES} files per request")
-        limit = settings.API_MAX_UPLOAD_BYTES
-        for upload in uploads:
-            if upload.size > limit:
-                raise serializers.ValidationError(
-                    f"{upload.name} is {upload.size} bytes; the limit is {limit}"
-                )
-        return uploads
+        return check_uploads(uploads)
 
     def validate(self, attrs):
         if bool(attrs.get("images")) == bool(attrs.get("archive")):

@@ -7,12 +7,11 @@ from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from classifier_site.api import error, requires
+from classifier_site.api import MultipartPostMixin, error, requires
 from classifier_site.celery import app as celery_app
 from ml_core.config import TrainingConfig
 from ml_core.datasets import ClassFolderReader, DatasetError
@@ -238,6 +237,7 @@ class TrainingJobViewSet(
 
 
 class TrainingImageViewSet(
+    MultipartPostMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.UpdateModelMixin,
@@ -250,11 +250,6 @@ class TrainingImageViewSet(
     serializer_class = TrainingImageSerializer
     filterset_fields = ["label", "split", "status", "source"]
     http_method_names = ["get", "post", "patch", "head", "options"]
-
-    def get_parsers(self):
-        if self.request is not None and self.request.method == "POST":
-            return [MultiPartParser()]
-        return super().get_parsers()
 
     @extend_schema(request=TrainingUploadSerializer, responses={201: ImportSummarySerializer})
     def create(self, request: Request) -> Response:
