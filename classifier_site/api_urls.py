@@ -11,6 +11,7 @@ from training.api.views import (
     ReadinessView,
     TrainingImageViewSet,
     TrainingJobViewSet,
+    VisualizationViewSet,
 )
 
 router = DefaultRouter()
@@ -19,6 +20,7 @@ router.register("batch-jobs", BatchJobViewSet, basename="batch-job")
 router.register("model-versions", ModelVersionViewSet, basename="model-version")
 router.register("training-images", TrainingImageViewSet, basename="training-image")
 router.register("training-jobs", TrainingJobViewSet, basename="training-job")
+router.register("visualizations", VisualizationViewSet, basename="visualization")
 
 urlpatterns = [
     path("health/live/", LivenessView.as_view(), name="health-live"),

@@ -112,9 +112,10 @@ class Worker:
 KEY_PREFIX = f"test-{socket.gethostname()}-{os.getpid()}-"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def celery_redis():
-    """The tests' own Redis keys, used by this process and its workers."""
+    """The tests' own Redis keys, used by this process and its workers. Autouse: a
+    task queued by any test (an import queues the plots) stays inside this run."""
     options = {"global_keyprefix": KEY_PREFIX}
     # The namespaced keys: plain `broker_url` would lose to the Django settings.
     app.conf.update(

@@ -311,3 +311,19 @@ class JobTrainingImage(models.Model):
 
     def __str__(self) -> str:
         return f"job {self.job_id} ← image {self.training_image_id}"
+
+
+class Visualization(models.Model):
+    """A rendered plot with its interpretation; regenerating replaces it by name."""
+
+    name = models.CharField(max_length=64, unique=True)
+    title = models.CharField(max_length=120)
+    image = models.FileField(max_length=255)
+    interpretation = models.TextField()
+    created_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.title

@@ -170,6 +170,9 @@ def run_training(job: Job) -> None:
         else:
             message += f"; kept as candidate: {reason}"
     jobs.succeed(job, message, model_version=version)
+    from training.tasks import generate_training_plot
+
+    generate_training_plot.delay(version.pk)
 
 
 def run_evaluation(job: Job) -> None:

@@ -35,6 +35,21 @@ def run_evaluation_job(job_id: int) -> None:
 
 
 @shared_task
+def generate_dataset_plots() -> int:
+    from training.visualizations import generate_dataset_plots as generate
+
+    return len(generate())
+
+
+@shared_task
+def generate_training_plot(version_id: int) -> None:
+    from training.models import ModelVersion
+    from training.visualizations import generate_training_plot as generate
+
+    generate(ModelVersion.objects.get(pk=version_id))
+
+
+@shared_task
 def recover_stale_jobs() -> dict[str, int]:
     """Jobs whose worker died (stale heartbeat) are re-queued, failed or cancelled."""
     from predictions.batch import enqueue_missing_chunks

@@ -2,7 +2,7 @@ from rest_framework import serializers
 
 from classifier_site.api import check_uploads
 from ml_core import config as recipe
-from training.models import Job, ModelVersion, TrainingImage, validate_label
+from training.models import Job, ModelVersion, TrainingImage, Visualization, validate_label
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
@@ -130,3 +130,17 @@ class TrainingJobRequestSerializer(serializers.Serializer):
     seed = serializers.IntegerField(min_value=0, default=recipe.DEFAULT_SEED)
     max_train_images = serializers.IntegerField(min_value=10, required=False, allow_null=True)
     auto_promote = serializers.BooleanField(default=False)
+
+
+class VisualizationSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Visualization
+        fields = ["name", "title", "url", "interpretation", "created_at"]
+        read_only_fields = fields
+
+    def get_url(self, visualization: Visualization) -> str:
+        request = self.context.get("request")
+        url = visualization.image.url
+        return request.build_absolute_uri(url) if request else url

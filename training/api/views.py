@@ -23,9 +23,10 @@ from training.api.serializers import (
     TrainingImageSerializer,
     TrainingJobRequestSerializer,
     TrainingUploadSerializer,
+    VisualizationSerializer,
 )
 from training.imports import ImportSummary, import_class_folder, import_uploads
-from training.models import Job, ModelVersion, RollbackError, TrainingImage
+from training.models import Job, ModelVersion, RollbackError, TrainingImage, Visualization
 from training.retraining import submit_evaluation_job, submit_training_job
 
 WORKER_PING_TIMEOUT_SECONDS = 1.0
@@ -271,3 +272,12 @@ class TrainingImageViewSet(
             "rejected": summary.rejected,
         }
         return Response(body, status=status.HTTP_201_CREATED)
+
+
+class VisualizationViewSet(viewsets.ReadOnlyModelViewSet):
+    """Dataset and training plots, each with an interpretation computed from the data."""
+
+    queryset = Visualization.objects.all()
+    serializer_class = VisualizationSerializer
+    lookup_field = "name"
+    pagination_class = None
