@@ -3,7 +3,7 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from predictions.api.views import BatchJobViewSet, PredictionViewSet, PredictView
+from predictions.api.views import BatchJobViewSet, PredictionViewSet, PredictManyView, PredictView
 from training.api.views import (
     LivenessView,
     ModelInfoView,
@@ -27,5 +27,6 @@ urlpatterns = [
     path("health/ready/", ReadinessView.as_view(), name="health-ready"),
     path("model/", ModelInfoView.as_view(), name="model-info"),
     path("predict/", PredictView.as_view(), name="predict"),
+    path("predict/many/", PredictManyView.as_view(), name="predict-many"),
     *router.urls,
 ]

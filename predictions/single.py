@@ -26,20 +26,42 @@ def predict_image(
     content: bytes, original_name: str = "", source: str = Prediction.Source.API
 ) -> dict[str, Any]:
     """Predict one image; raises InvalidImageError for bad input."""
+    return predict_images_now([(original_name, content)], source)[0]
+
+
+def predict_images_now(
+    images: list[tuple[str, bytes]], source: str = Prediction.Source.API
+) -> list[dict[str, Any]]:
+    """Predict a few images synchronously, in order.
+
+    Every image is decoded first (one bad image raises InvalidImageError before
+    anything is stored or sent); then all requests are sent before waiting, so a
+    worker's micro-batching answers them together.
+    """
     from predictions.tasks import predict_images
 
-    image, image_format = decode_with_format(content)
-    pixels = to_uint8(image_to_array(image))
-    name, sha256 = store_image_file("predictions", content, image_format)
-    pending = predict_images.apply_async(
-        kwargs={
-            "pixels": encode_pixels(pixels),
-            "image": name,
-            "image_sha256": sha256,
-            "original_name": original_name,
-            "source": source,
-        }
-    )
+    prepared = []
+    for original_name, content in images:
+        image, image_format = decode_with_format(content)
+        prepared.append((original_name, content, image_format, to_uint8(image_to_array(image))))
+    pending = []
+    for original_name, content, image_format, pixels in prepared:
+        name, sha256 = store_image_file("predictions", content, image_format)
+        pending.append(
+            predict_images.apply_async(
+                kwargs={
+                    "pixels": encode_pixels(pixels),
+                    "image": name,
+                    "image_sha256": sha256,
+                    "original_name": original_name,
+                    "source": source,
+                }
+            )
+        )
+    return [_answer(result) for result in pending]
+
+
+def _answer(pending) -> dict[str, Any]:
     try:
         result = pending.get(timeout=settings.PREDICTION_TIMEOUT_SECONDS)
     except CeleryTimeoutError as exc:

@@ -1,3 +1,4 @@
+from django.conf import settings
 from rest_framework import serializers
 
 from classifier_site.api import check_upload_size, check_uploads
@@ -74,3 +75,23 @@ class PredictionStatisticsSerializer(serializers.Serializer):
     average_confidence = serializers.FloatField(allow_null=True)
     per_class = serializers.DictField(child=serializers.IntegerField())
     per_day = DayCountSerializer(many=True)
+
+
+class PredictManyRequestSerializer(serializers.Serializer):
+    images = serializers.ListField(
+        child=serializers.FileField(), help_text="A few images, answered in the request."
+    )
+    top_k = serializers.IntegerField(min_value=1, max_value=100, default=3)
+
+    def validate_images(self, uploads):
+        limit = settings.API_SYNC_BATCH_LIMIT
+        if len(uploads) > limit:
+            raise serializers.ValidationError(
+                f"at most {limit} images are answered directly; "
+                "submit more as a batch job at /api/v1/batch-jobs/"
+            )
+        return check_uploads(uploads)
+
+
+class PredictManyResponseSerializer(serializers.Serializer):
+    results = PredictResponseSerializer(many=True)

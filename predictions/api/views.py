@@ -19,11 +19,13 @@ from predictions.api.serializers import (
     BatchJobRequestSerializer,
     PredictionSerializer,
     PredictionStatisticsSerializer,
+    PredictManyRequestSerializer,
+    PredictManyResponseSerializer,
     PredictRequestSerializer,
     PredictResponseSerializer,
 )
 from predictions.models import Prediction
-from predictions.single import PredictionUnavailable, predict_image
+from predictions.single import PredictionUnavailable, predict_images_now
 from training.api.serializers import JobSerializer
 from training.api.views import CancellableJobMixin
 from training.models import Job
@@ -47,24 +49,55 @@ class PredictView(APIView):
         serializer = PredictRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         upload = serializer.validated_data["image"]
-        try:
-            result = predict_image(upload.read(), upload.name or "", Prediction.Source.API)
-        except InvalidImageError as exc:
-            return error(400, "invalid input", errors={"image": [str(exc)]})
-        except PredictionUnavailable as exc:
-            return error(503, str(exc))
-        ranked = sorted(result["probabilities"].items(), key=lambda item: -item[1])
+        return _predict([upload], serializer.validated_data["top_k"], lambda results: results[0])
+
+
+class PredictManyView(APIView):
+    """Predict a few images (up to API_SYNC_BATCH_LIMIT) in the request itself;
+    more go to /api/v1/batch-jobs/."""
+
+    permission_classes = [CanPredict]
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        request=PredictManyRequestSerializer,
+        responses={
+            200: PredictManyResponseSerializer,
+            400: OpenApiResponse(description="a file is not an image, or too many files"),
+            503: OpenApiResponse(description="no production model, or no worker answered"),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        serializer = PredictManyRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        uploads = serializer.validated_data["images"]
         top_k = serializer.validated_data["top_k"]
-        return Response(
-            {
-                "prediction_id": result["prediction_id"],
-                "model_version": result["model_version"],
-                "label": result["label"],
-                "confidence": result["confidence"],
-                "top": [{"label": label, "probability": p} for label, p in ranked[:top_k]],
-                "probabilities": result["probabilities"],
-            }
+        return _predict(uploads, top_k, lambda results: {"results": results})
+
+
+def _predict(uploads: list, top_k: int, shape) -> Response:
+    try:
+        results = predict_images_now(
+            [(upload.name or "", upload.read()) for upload in uploads], Prediction.Source.API
         )
+    except InvalidImageError as exc:
+        field = "image" if len(uploads) == 1 else "images"
+        return error(400, "invalid input", errors={field: [str(exc)]})
+    except PredictionUnavailable as exc:
+        return error(503, str(exc))
+    return Response(shape([_with_top_k(result, top_k) for result in results]))
+
+
+def _with_top_k(result: dict, top_k: int) -> dict:
+    ranked = sorted(result["probabilities"].items(), key=lambda item: -item[1])
+    return {
+        "prediction_id": result["prediction_id"],
+        "model_version": result["model_version"],
+        "label": result["label"],
+        "confidence": result["confidence"],
+        "top": [{"label": label, "probability": p} for label, p in ranked[:top_k]],
+        "probabilities": result["probabilities"],
+    }
 
 
 class PredictionFilter(django_filters.FilterSet):

@@ -124,3 +124,32 @@ def test_without_production_model_503_says_why(api, worker, mini_dataset):
 def test_anonymous_predicting_can_be_switched_off(api, production, settings, mini_dataset):
     settings.API_ANONYMOUS_PREDICT = False
     assert post(api, encode_png(mini_dataset.test.images[0])).status_code == 401
+
+
+def post_many(api, contents: list[bytes], **fields):
+    uploads = [upload(content, f"{index}.png") for index, content in enumerate(contents)]
+    return api.post("/api/v1/predict/many/", {"images": uploads, **fields}, format="multipart")
+
+
+def test_a_few_images_are_answered_in_the_request_in_order(api, production, mini_dataset):
+    contents = [encode_png(pixels) for pixels in mini_dataset.test.images[:3]]
+    response = post_many(api, contents, top_k=1)
+    assert response.status_code == 200, response.content
+    results = response.json()["results"]
+    assert len(results) == 3 and all(len(result["top"]) == 1 for result in results)
+    stored = [Prediction.objects.get(pk=result["prediction_id"]) for result in results]
+    assert [prediction.original_name for prediction in stored] == ["0.png", "1.png", "2.png"]
+
+
+def test_more_than_the_direct_limit_points_to_batch_jobs(api, production, mini_dataset, settings):
+    settings.API_SYNC_BATCH_LIMIT = 2
+    response = post_many(api, [encode_png(p) for p in mini_dataset.test.images[:3]])
+    assert response.status_code == 400
+    assert "submit more as a batch job at /api/v1/batch-jobs/" in str(response.json()["errors"])
+
+
+def test_one_bad_image_refuses_them_all(api, production, mini_dataset):
+    response = post_many(api, [encode_png(mini_dataset.test.images[0]), b"text"])
+    assert response.status_code == 400
+    assert "not an image format" in response.json()["errors"]["images"][0]
+    assert Prediction.objects.count() == 0
