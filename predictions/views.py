@@ -1,8 +1,7 @@
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, render
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 
-from predictions import batch
-from training.models import Job, ModelVersion, TrainingImage
+from training.models import ModelVersion, TrainingImage
 
 
 def index(request: HttpRequest) -> HttpResponse:
@@ -20,23 +19,4 @@ def index(request: HttpRequest) -> HttpResponse:
             "train_count": counts["train"],
             "test_count": counts["test"],
         },
-    )
-
-
-def _batch_job(job_id: int) -> Job:
-    return get_object_or_404(Job, pk=job_id, kind=Job.Kind.BATCH_INFERENCE)
-
-
-def batch_results_csv(request: HttpRequest, job_id: int) -> HttpResponse:
-    job = _batch_job(job_id)
-    response = HttpResponse(batch.results_csv(job), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="batch-job-{job.pk}.csv"'
-    return response
-
-
-def batch_results_json(request: HttpRequest, job_id: int) -> JsonResponse:
-    job = _batch_job(job_id)
-    return JsonResponse(
-        {"job": job.pk, "status": job.status, "results": batch.results(job)},
-        json_dumps_params={"indent": 1},
     )

@@ -1,4 +1,4 @@
-"""Downloading a batch job's results as CSV and JSON (rows written directly)."""
+"""GET /api/v1/batch-jobs/{id}/results/ as CSV and JSON (rows written directly)."""
 
 import pytest
 
@@ -30,7 +30,7 @@ def finished_job(db):
 
 
 def test_csv_lists_every_image_in_order_with_quoting(client, finished_job):
-    response = client.get(f"/jobs/{finished_job.pk}/results.csv")
+    response = client.get(f"/api/v1/batch-jobs/{finished_job.pk}/results/?as=csv")
     assert response.status_code == 200
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert f'filename="batch-job-{finished_job.pk}.csv"' in response["Content-Disposition"]
@@ -42,7 +42,7 @@ def test_csv_lists_every_image_in_order_with_quoting(client, finished_job):
 
 
 def test_json_has_status_and_probabilities(client, finished_job):
-    body = client.get(f"/jobs/{finished_job.pk}/results.json").json()
+    body = client.get(f"/api/v1/batch-jobs/{finished_job.pk}/results/").json()
     assert body["status"] == "succeeded"
     assert body["results"][1] == {
         "position": 1, "original_name": 'b, "odd".png', "label": "dog", "confidence": 0.5,
@@ -52,5 +52,5 @@ def test_json_has_status_and_probabilities(client, finished_job):
 
 def test_unknown_or_non_batch_job_is_404(client, finished_job):
     training = Job.objects.create(kind=Job.Kind.TRAINING)
-    assert client.get(f"/jobs/{training.pk}/results.csv").status_code == 404
-    assert client.get("/jobs/999999/results.json").status_code == 404
+    assert client.get(f"/api/v1/batch-jobs/{training.pk}/results/").status_code == 404
+    assert client.get("/api/v1/batch-jobs/999999/results/").status_code == 404
