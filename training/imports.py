@@ -51,10 +51,14 @@ class ImportSummary:
         return sum(count for (row_split, _), count in self.created.items() if row_split == split)
 
 
+def _extension(image_format: str) -> str:
+    return _EXTENSIONS.get(image_format, image_format.lower())
+
+
 def store_image_file(folder: str, content: bytes, image_format: str) -> tuple[str, str]:
     """Store `content` under a name made of its sha256; returns (name, sha256)."""
     sha256 = hashlib.sha256(content).hexdigest()
-    extension = _EXTENSIONS.get(image_format, image_format.lower())
+    extension = _extension(image_format)
     return _store_file(content_addressed_name(folder, sha256, extension), content, sha256), sha256
 
 
@@ -157,7 +161,7 @@ def _folder_candidates(
             label=labeled.label,
             split=split,
             original_name=labeled.name,
-            extension=_EXTENSIONS.get(image_format, image_format.lower()),
+            extension=_extension(image_format),
         )
 
 
@@ -191,7 +195,7 @@ def import_uploads(
                 label=label,
                 split=split,
                 original_name=name,
-                extension=_EXTENSIONS.get(image_format, image_format.lower()),
+                extension=_extension(image_format),
             )
         )
     return store_candidates(candidates, TrainingImage.Source.UPLOAD, summary)

@@ -91,20 +91,6 @@ def load_labeled_set(
     )
 
 
-def _split_loaded(
-    loaded: LabeledSet, train_count: int, rows: list[TrainingImage]
-) -> tuple[LabeledSet, LabeledSet]:
-    def part(selection: slice) -> LabeledSet:
-        return LabeledSet(
-            image_ids=loaded.image_ids[selection],
-            images=loaded.images[selection],
-            labels=loaded.labels[selection],
-            fingerprint=dataset_fingerprint(f"{row.sha256}:{row.label}" for row in rows[selection]),
-        )
-
-    return part(slice(0, train_count)), part(slice(train_count, None))
-
-
 def _create_version(**fields) -> ModelVersion:
     """Insert with the next free number; a concurrent insert makes us retry."""
     for attempt in range(NUMBER_ALLOCATION_ATTEMPTS):
@@ -154,9 +140,14 @@ def train_new_version(
     if not test_rows:
         raise TrainingDataError("the test split has no included images of the trained classes")
 
-    rows = [*train_rows, *test_rows]
-    loaded = load_labeled_set(rows, class_names, on_load_progress)
-    train_set, test_set = _split_loaded(loaded, len(train_rows), rows)
+    # One progress count over both splits.
+    total = len(train_rows) + len(test_rows)
+    train_set = load_labeled_set(
+        train_rows, class_names, lambda done, _: on_load_progress(done, total)
+    )
+    test_set = load_labeled_set(
+        test_rows, class_names, lambda done, _: on_load_progress(len(train_rows) + done, total)
+    )
     result = train_model(train_set.images, train_set.labels, class_names, config, listener)
     if result.stop_requested:
         logger.info("training stopped on request after %d epochs", len(result.history))
