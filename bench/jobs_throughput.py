@@ -1,16 +1,17 @@
 """Throughput of inference through Celery workers, against ml_core's raw speed.
 
 Usage:
-    python bench/jobs_throughput.py [--images 2000] [--requests 400]
+    python bench/jobs_throughput.py [--images 2000] [--repeat 3] [--requests 400]
 
 Starts its own workers (real `celery worker` processes) on a private SQLite
 database, media folder and Redis database 14, then measures in one run:
 
 1. ml_core's raw batched forward pass (Predictor.predict_arrays, batch 64), and
    decode + preprocess + forward from PNG bytes (Predictor.predict);
-2. a batch-inference job end to end (submit to all rows stored) and its worker
-   phase alone (queued to all rows stored), with 1 worker process using all cores
-   and with 1 and 2 worker processes of one TensorFlow thread each;
+2. a batch-inference job end to end (submit to all rows stored) and from the
+   submit call's return to all rows stored, with 1 worker process using all cores
+   and with 1 and 2 worker processes of one TensorFlow thread each, `--repeat`
+   times each; every job uploads images never stored before, as users' uploads are;
 3. single predictions through the queue at 1, 8 and 32 concurrent callers, with
    micro-batching on (max batch 32, max delay 10 ms) and off.
 
@@ -125,8 +126,16 @@ def warm_up(workers: list[Worker], png: bytes) -> None:
         list(pool.map(lambda _: predict_image(png), range(8 * len(workers))))
 
 
+def random_images(count: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (count, *INPUT_SHAPE), np.uint8)
+
+
+def random_pngs(count: int, seed: int) -> list[bytes]:
+    return [encode_png(image) for image in random_images(count, seed)]
+
+
 def batch_job_throughput(pngs: list[bytes]) -> tuple[float, float, str]:
-    """(images/s from submit, images/s from queued, final status)."""
+    """(images/s from submit, images/s from the submit's return, final status)."""
     images = [batch.UploadedImage(f"{index}.png", content) for index, content in enumerate(pngs)]
     started = time.perf_counter()
     job = batch.submit_batch_job(images)
@@ -160,14 +169,14 @@ def single_predictions(pngs: list[bytes], callers: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=2000, help="images per batch job")
+    parser.add_argument("--repeat", type=int, default=3, help="batch jobs per configuration")
     parser.add_argument("--requests", type=int, default=400, help="single predictions per row")
     arguments = parser.parse_args()
 
     redis.Redis.from_url(REDIS_URL).flushdb()
     call_command("migrate", verbosity=0)
     predictor = set_up_model()
-    rng = np.random.default_rng(0)
-    pixels = rng.integers(0, 256, (arguments.images, *INPUT_SHAPE), dtype=np.uint8)
+    pixels = random_images(arguments.images, seed=0)
     pngs = [encode_png(image) for image in pixels]
     logs = SCRATCH / "logs"
     logs.mkdir()
@@ -176,17 +185,27 @@ def main() -> None:
     print(f"ml_core raw, batch {FORWARD_BATCH}: forward {forward:.0f} images/s; "
           f"decode + preprocess + forward {with_decoding:.0f} images/s")  # fmt: skip
 
-    print(f"\nbatch-inference job of {len(pngs)} images (images/s; % of raw forward)")
-    print(f"{'worker processes':<34}{'from submit':>16}{'from queued':>16}")
+    print(f"\nbatch-inference job of {len(pngs)} new images, {arguments.repeat} runs each "
+          "(images/s; % of raw forward; median, then every run)")  # fmt: skip
+    print(f"{'worker processes':<22}{'from submit':>20}{'from return':>20}   runs from submit")
     results = {}
+    seed = 1
     for count, threads in ((1, 0), (1, 1), (2, 1)):
         label = f"{count} x {'all cores' if threads == 0 else f'{threads} thread'}"
         workers = start_workers(count, logs, INFERENCE_THREADS=threads)
         warm_up(workers, pngs[0])
-        from_submit, from_queued, status = batch_job_throughput(pngs)
+        runs = []
+        for _ in range(arguments.repeat):
+            runs.append(batch_job_throughput(random_pngs(arguments.images, seed)))
+            seed += 1
+        from_submit = statistics.median(run[0] for run in runs)
+        from_return = statistics.median(run[1] for run in runs)
+        statuses = {run[2] for run in runs}
         results[(count, threads)] = from_submit
-        print(f"{label:<34}{from_submit:>8.0f} ({from_submit / forward:>4.0%})"
-              f"{from_queued:>8.0f} ({from_queued / forward:>4.0%})  {status}")  # fmt: skip
+        every_run = " ".join(f"{run[0] / forward:.0%}" for run in runs)
+        print(f"{label:<22}{from_submit:>12.0f} ({from_submit / forward:>4.0%})"
+              f"{from_return:>12.0f} ({from_return / forward:>4.0%})   {every_run}"
+              f"  {'/'.join(sorted(statuses))}")  # fmt: skip
         for worker in workers:
             worker.stop()
     print(f"2 worker processes / 1 (one thread each) = {results[(2, 1)] / results[(1, 1)]:.2f}x")

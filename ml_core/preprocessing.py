@@ -128,15 +128,20 @@ def _center_square(width: int, height: int) -> tuple[int, int, int, int]:
     return (left, top, left + side, top + side)
 
 
-def image_to_array(image: Image.Image) -> np.ndarray:
-    """RGB image → float32 (32, 32, 3) in [0, 1]: centre square, then resize."""
+def image_to_uint8(image: Image.Image) -> np.ndarray:
+    """RGB image → uint8 (32, 32, 3): centre square, then resize."""
     resized = image.resize(
         (IMAGE_SIZE, IMAGE_SIZE),
         resample=Image.Resampling.BICUBIC,
         box=_center_square(*image.size),
         reducing_gap=2.0,
     )
-    return np.asarray(resized, dtype=np.float32) / 255.0
+    return np.asarray(resized, dtype=np.uint8)
+
+
+def image_to_array(image: Image.Image) -> np.ndarray:
+    """RGB image → float32 (32, 32, 3) in [0, 1]: centre square, then resize."""
+    return image_to_uint8(image).astype(np.float32) / 255.0
 
 
 def preprocess_image(source: ImageSource) -> np.ndarray:

@@ -13,16 +13,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
+from django.utils import timezone
 
 from ml_core.datasets import DatasetError, read_zip_images
 from ml_core.preprocessing import (
     InvalidImageError,
     decode_with_format,
-    image_to_array,
-    to_uint8,
+    image_to_uint8,
 )
-from predictions.models import BatchItem, Prediction
+from predictions.models import BatchItem, NewPrediction, Prediction, insert_predictions
 from training import jobs
 from training.imports import store_image_file
 from training.models import Job, ModelVersion
@@ -43,6 +43,15 @@ class InvalidBatch(ValueError):
         self.errors = errors
 
 
+class BatchStorageError(Exception):
+    """Storing the images failed part-way (disk full, database down): the job failed."""
+
+    def __init__(self, job: Job, stored: int, cause: Exception) -> None:
+        super().__init__(f"storing images failed after {stored} of {job.total}: {cause}")
+        self.job = job
+        self.stored = stored
+
+
 @dataclass(frozen=True)
 class UploadedImage:
     name: str
@@ -58,51 +67,95 @@ def images_from_zip(source) -> list[UploadedImage]:
 
 
 def submit_batch_job(images: list[UploadedImage], user=None) -> Job:
-    """Validate every image (all or nothing), store them and queue the job."""
+    """Validate every image (all or nothing), then store and queue them chunk by chunk.
+
+    Nothing is stored unless every image decodes. Each chunk's rows are committed and
+    its task queued as soon as the chunk is stored, so workers predict while later
+    chunks are still being written (bench/jobs_throughput.py measures the overlap).
+    The web process keeps the job's heartbeat fresh while it stores; if it dies
+    half-way, the stale-job sweep fails the job as an interrupted upload.
+    """
     if not images:
         raise InvalidBatch(["no images given"])
     production = ModelVersion.production()
     if production is None:
         raise NoProductionModel("no model version is in production yet")
-    errors, formats, pixels = [], [], []
+    prepared = _decode_all(images)
+    job = Job.objects.create(
+        kind=Job.Kind.BATCH_INFERENCE,
+        total=len(images),
+        model_version=production,
+        submitted_by=user,
+        celery_task_id=uuid.uuid4().hex,
+        message="storing images",
+        heartbeat_at=timezone.now(),
+    )
+    size = settings.BATCH_JOB_CHUNK_SIZE
+    start = 0
+    try:
+        for start in range(0, len(images), size):
+            _store_chunk(job, images, prepared, start, min(start + size, len(images)))
+    except (OSError, DatabaseError) as exc:
+        jobs.fail(
+            job,
+            f"failed: storing images stopped after {start} of {len(images)}; "
+            "the predictions of those stored are kept",
+            f"{type(exc).__name__}: {exc}",
+        )
+        raise BatchStorageError(job, start, exc) from exc
+    return job
+
+
+@dataclass(frozen=True)
+class _Decoded:
+    image_format: str
+    pixels: bytes  # 32x32 RGB uint8, as the model reads it
+
+
+def _decode_all(images: list[UploadedImage]) -> list[_Decoded]:
+    errors, prepared = [], []
     for image in images:
         try:
             decoded, image_format = decode_with_format(image.content)
         except InvalidImageError as exc:
             errors.append(f"{image.name}: {exc}")
             continue
-        formats.append(image_format)
-        pixels.append(to_uint8(image_to_array(decoded)).tobytes())
+        prepared.append(_Decoded(image_format, image_to_uint8(decoded).tobytes()))
     if errors:
         raise InvalidBatch(errors)
+    return prepared
+
+
+def _store_chunk(
+    job: Job, images: list[UploadedImage], prepared: list[_Decoded], start: int, stop: int
+) -> None:
+    from predictions.tasks import predict_batch_chunk
+
     stored = [
-        store_image_file("uploads", image.content, image_format)
-        for image, image_format in zip(images, formats, strict=True)
+        store_image_file("uploads", images[position].content, prepared[position].image_format)
+        for position in range(start, stop)
     ]
     with transaction.atomic():
-        job = Job.objects.create(
-            kind=Job.Kind.BATCH_INFERENCE,
-            total=len(images),
-            model_version=production,
-            submitted_by=user,
-            celery_task_id=uuid.uuid4().hex,
-            message="queued",
-        )
         BatchItem.objects.bulk_create(
             BatchItem(
                 job=job,
                 position=position,
                 image=name,
                 image_sha256=sha256,
-                original_name=image.name[:255],
-                pixels=image_pixels,
+                original_name=images[position].name[:255],
+                pixels=prepared[position].pixels,
             )
-            for position, (image, (name, sha256), image_pixels) in enumerate(
-                zip(images, stored, pixels, strict=True)
-            )
+            for position, (name, sha256) in zip(range(start, stop), stored, strict=True)
         )
-        transaction.on_commit(lambda: enqueue_missing_chunks(job))
-    return job
+        Job.objects.filter(pk=job.pk).exclude(status__in=Job.TERMINAL).update(
+            heartbeat_at=timezone.now()
+        )
+        transaction.on_commit(lambda: predict_batch_chunk.delay(job.pk, start, stop))
+
+
+def fully_stored(job: Job) -> bool:
+    """Whether every image of the job reached the database (the upload finished)."""
+    return BatchItem.objects.filter(job=job).count() >= job.total
 
 
 def enqueue_missing_chunks(job: Job) -> int:
@@ -134,22 +187,21 @@ def pending_items(job: Job, start: int, stop: int) -> list[BatchItem]:
 
 def save_predictions(job: Job, items: list[BatchItem], predictions: list[ImagePrediction]) -> None:
     """One row per item; the unique batch_item makes a redelivered chunk add none."""
-    Prediction.objects.bulk_create(
+    insert_predictions(
         [
-            Prediction(
+            NewPrediction(
                 image=item.image.name,
                 image_sha256=item.image_sha256,
                 original_name=item.original_name,
                 top_label=prediction.label,
                 confidence=prediction.confidence,
                 probabilities=prediction.probabilities,
-                model_version=job.model_version,
+                model_version_id=job.model_version_id,
                 source=Prediction.Source.BATCH,
-                batch_item=item,
+                batch_item_id=item.pk,
             )
             for item, prediction in zip(items, predictions, strict=True)
-        ],
-        ignore_conflicts=True,
+        ]
     )
 
 

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
-from django.db import models
+from dataclasses import dataclass, fields
+from typing import Any
+
+from django.db import connection, models
+from django.utils import timezone
 
 from training.models import LABEL_MAX_LENGTH, Job, ModelVersion
 
@@ -56,3 +60,51 @@ class BatchItem(models.Model):
 
     def __str__(self) -> str:
         return f"job {self.job_id} #{self.position}"
+
+
+@dataclass(frozen=True)
+class NewPrediction:
+    """A Prediction row to insert, by column (attname)."""
+
+    image: str
+    image_sha256: str
+    original_name: str
+    top_label: str
+    confidence: float
+    probabilities: dict[str, Any]
+    model_version_id: int
+    source: str
+    batch_item_id: int | None = None
+    request_id: str | None = None
+
+
+def insert_predictions(rows: list[NewPrediction]) -> None:
+    """INSERT the rows in one statement, skipping any whose idempotency key
+    (batch_item or request_id) is already stored.
+
+    Batch workers write one row per image: Django's bulk_create spent about 0.25 ms
+    a row building and preparing model instances (cProfile of a 64-image chunk: 17 ms
+    beside a 74 ms forward pass). Plain tuples cost a fraction of that; only the JSON
+    and the timestamp need the backend's own preparation.
+    """
+    if not rows:
+        return
+    columns = [field.name for field in fields(NewPrediction)]
+    probabilities = Prediction._meta.get_field("probabilities")
+    position = columns.index("probabilities")
+    created_at = Prediction._meta.get_field("created_at").get_db_prep_save(
+        timezone.now(), connection
+    )
+    quote = connection.ops.quote_name
+    sql = (
+        f"INSERT INTO {quote(Prediction._meta.db_table)} "
+        f"({', '.join(quote(column) for column in [*columns, 'created_at'])}) "
+        f"VALUES ({', '.join(['%s'] * (len(columns) + 1))}) ON CONFLICT DO NOTHING"
+    )
+    parameters = []
+    for row in rows:
+        values = [getattr(row, column) for column in columns]
+        values[position] = probabilities.get_db_prep_save(values[position], connection)
+        parameters.append((*values, created_at))
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, parameters)

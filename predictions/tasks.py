@@ -4,6 +4,7 @@ from celery import shared_task
 from celery.utils.log import get_task_logger
 from celery_batches import Batches
 from django.conf import settings
+from django.db import transaction
 
 from predictions import batch, inference
 from training import jobs
@@ -18,11 +19,15 @@ def predict_batch_chunk(job_id: int, start: int, stop: int) -> None:
     job = Job.objects.select_related("model_version").get(pk=job_id)
     if job.is_finished or job.cancel_requested:
         return
-    jobs.start_if_queued(job)
+    if job.status == Job.Status.QUEUED:
+        jobs.start_if_queued(job)
     items = batch.pending_items(job, start, stop)
-    if items:
-        batch.save_predictions(job, items, inference.predict_items(job.model_version, items))
-    batch.update_progress(job)
+    predictions = inference.predict_items(job.model_version, items) if items else []
+    # One write transaction per chunk: on SQLite every separate write takes the
+    # database lock again, and the web process and other workers wait for it.
+    with transaction.atomic():
+        batch.save_predictions(job, items, predictions)
+        batch.update_progress(job)
 
 
 # Dynamic micro-batching (celery-batches): requests arriving within the delay are

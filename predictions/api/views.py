@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import errno
+
 import django_filters
 from django.db.models import Avg, Count, Q
 from django.db.models.functions import TruncDate
@@ -178,7 +180,8 @@ class BatchJobViewSet(
         responses={
             202: JobSerializer,
             400: OpenApiResponse(description="a file is not an image, or limits exceeded"),
-            503: OpenApiResponse(description="no production model"),
+            503: OpenApiResponse(description="no production model, or storing failed"),
+            507: OpenApiResponse(description="the server ran out of storage space"),
         },
     )
     def create(self, request: Request) -> Response:
@@ -198,6 +201,9 @@ class BatchJobViewSet(
             return error(400, "invalid input", errors={"images": exc.errors})
         except batch.NoProductionModel as exc:
             return error(503, str(exc))
+        except batch.BatchStorageError as exc:
+            disk_full = getattr(exc.__cause__, "errno", None) == errno.ENOSPC
+            return error(507 if disk_full else 503, str(exc), job=exc.job.pk)
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(

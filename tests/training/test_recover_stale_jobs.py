@@ -28,9 +28,8 @@ def queues(celery_redis):
 def running_job(kind=Job.Kind.TRAINING, seconds_since_heartbeat=600, **fields) -> Job:
     return Job.objects.create(
         kind=kind,
-        status=Job.Status.RUNNING,
         heartbeat_at=timezone.now() - timedelta(seconds=seconds_since_heartbeat),
-        **{"attempts": 1, **fields},
+        **{"status": Job.Status.RUNNING, "attempts": 1, **fields},
     )
 
 
@@ -89,3 +88,44 @@ def test_stale_batch_job_queues_only_the_chunks_without_predictions(queues, sett
     assert job.status == "running"
     assert job.attempts == 2
     assert queues.llen("inference") == 3  # positions 0-3, 4-7, 8-9
+
+
+def batch_job_with_items(status: str, total: int, stored: int, seconds_since_heartbeat=600) -> Job:
+    job = running_job(
+        kind=Job.Kind.BATCH_INFERENCE,
+        status=status,
+        total=total,
+        seconds_since_heartbeat=seconds_since_heartbeat,
+    )
+    BatchItem.objects.bulk_create(
+        BatchItem(job=job, position=position, image=f"uploads/{position}.png",
+                  image_sha256="0", pixels=bytes(3072))
+        for position in range(stored)
+    )  # fmt: skip
+    return job
+
+
+@pytest.mark.parametrize("status", ["queued", "running"])
+def test_batch_job_whose_upload_stopped_half_way_fails_and_says_why(queues, status):
+    job = batch_job_with_items(status, total=10, stored=4)
+    assert recover_stale_jobs() == {"failed": 1}
+    job.refresh_from_db()
+    assert job.status == "failed"
+    assert "upload was interrupted" in job.message
+    assert queues.llen("inference") == 0
+
+
+def test_batch_job_still_storing_its_upload_is_left_alone(queues, settings):
+    settings.JOB_STALE_AFTER_SECONDS = 60
+    job = batch_job_with_items("queued", total=10, stored=4, seconds_since_heartbeat=5)
+    assert recover_stale_jobs() == {}
+    job.refresh_from_db()
+    assert job.status == "queued"
+
+
+def test_fully_stored_batch_job_waiting_in_the_queue_is_left_alone(queues):
+    job = batch_job_with_items("queued", total=10, stored=10)
+    assert recover_stale_jobs() == {}
+    job.refresh_from_db()
+    assert (job.status, job.attempts) == ("queued", 1)
+    assert queues.llen("inference") == 0
