@@ -48,6 +48,7 @@ test-data: $(TEST_ARCHIVE)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/nbstripout --verify notebook/*.ipynb
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
 ## redis: start a local Redis (no persistence) unless one answers already

@@ -140,7 +140,17 @@ CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_DEFAULT_QUEUE = "inference"
-CELERY_TASK_ROUTES = {"training.tasks.run_training_job": {"queue": "training"}}
+# Long work goes to the training worker, keeping inference workers free to answer.
+CELERY_TASK_ROUTES = {
+    f"training.tasks.{name}": {"queue": "training"}
+    for name in (
+        "run_training_job",
+        "run_evaluation_job",
+        "generate_dataset_plots",
+        "generate_training_plot",
+        "generate_evaluation_plots",
+    )
+}
 # A task is acknowledged only once done, and re-queued if its worker process dies:
 # every task is idempotent, so running one twice never duplicates results.
 CELERY_TASK_ACKS_LATE = True

@@ -9,6 +9,7 @@ and a Redis database of their own (TEST_REDIS_URL, default db 15), emptied first
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import signal
 import socket
@@ -132,6 +133,12 @@ def celery_redis():
 
 def queue_length(name: str) -> int:
     return redis.Redis.from_url(TEST_REDIS_URL).llen(f"{KEY_PREFIX}{name}")
+
+
+def queued_tasks(name: str) -> list[str]:
+    """Names of the tasks waiting in a queue of this test run, oldest first."""
+    messages = redis.Redis.from_url(TEST_REDIS_URL).lrange(f"{KEY_PREFIX}{name}", 0, -1)
+    return [json.loads(message)["headers"]["task"] for message in reversed(messages)]
 
 
 def clear_queues(*names: str) -> None:

@@ -320,6 +320,15 @@ class Visualization(models.Model):
     title = models.CharField(max_length=120)
     image = models.FileField(max_length=255)
     interpretation = models.TextField()
+    model_version = models.ForeignKey(
+        ModelVersion,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="visualizations",
+        help_text="The version a per-version plot (training curves, evaluation) is of; "
+        "empty for dataset plots.",
+    )
     created_at = models.DateTimeField(auto_now=True)
 
     class Meta:

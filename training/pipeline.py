@@ -202,10 +202,11 @@ def train_new_version(
     return version
 
 
-def evaluate_version(
+def predict_test_split(
     version: ModelVersion, on_load_progress: LoadProgress = _ignore_progress
-) -> dict:
-    """Metrics of `version` on the current included test split, via `Predictor`."""
+) -> tuple[LabeledSet, np.ndarray]:
+    """The current included test split (of the version's classes) and `version`'s
+    probabilities for it, via `Predictor`."""
     test_rows = [
         row for row in included_images(TrainingImage.Split.TEST) if row.label in version.class_names
     ]
@@ -213,7 +214,14 @@ def evaluate_version(
         raise TrainingDataError("the test split has no included images of this model's classes")
     test_set = load_labeled_set(test_rows, version.class_names, on_load_progress)
     predictor = Predictor(version.artifact_directory)
-    probabilities = predictor.predict_arrays(test_set.images)
+    return test_set, predictor.predict_arrays(test_set.images)
+
+
+def evaluate_version(
+    version: ModelVersion, on_load_progress: LoadProgress = _ignore_progress
+) -> dict:
+    """Metrics of `version` on the current included test split."""
+    test_set, probabilities = predict_test_split(version, on_load_progress)
     metrics = evaluate(test_set.labels, probabilities, version.class_names)
     metrics["test_fingerprint"] = test_set.fingerprint
     return metrics

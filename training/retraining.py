@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from ml_core.config import TrainingConfig
 from training import jobs
 from training.models import Job, JobTrainingImage, ModelVersion, TrainingImage
+from training.tasks import queue_evaluation_plots, queue_version_plots
 
 
 def submit_training_job(
@@ -141,6 +142,7 @@ def run_training(job: Job) -> None:
     existing = ModelVersion.objects.filter(job=job).first()
     if existing is not None:  # a redelivery after the version was saved
         jobs.succeed(job, f"created v{existing.number}", model_version=existing)
+        queue_version_plots(existing.pk)  # redrawing is idempotent; they may be missing
         return
     parameters: dict[str, Any] = dict(job.parameters)
     auto_promote = parameters.pop("auto_promote", False)
@@ -170,9 +172,7 @@ def run_training(job: Job) -> None:
         else:
             message += f"; kept as candidate: {reason}"
     jobs.succeed(job, message, model_version=version)
-    from training.tasks import generate_training_plot
-
-    generate_training_plot.delay(version.pk)
+    queue_version_plots(version.pk)
 
 
 def run_evaluation(job: Job) -> None:
@@ -184,3 +184,4 @@ def run_evaluation(job: Job) -> None:
         f"v{job.model_version.number}: accuracy {metrics['accuracy']:.4f}",
         result=metrics,
     )
+    queue_evaluation_plots(job.model_version.pk)

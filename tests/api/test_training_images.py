@@ -7,6 +7,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from ml_core.preprocessing import encode_png
 from tests.api.conftest import client_for
+from tests.workers import clear_queues, queued_tasks
 from training.models import TrainingImage
 
 pytestmark = pytest.mark.django_db
@@ -41,6 +42,19 @@ def test_upload_files_with_a_label(curator, mini_dataset):
     }
     again = upload(curator, images=pngs(mini_dataset, 0, 3), label="cat")
     assert again.json() == {"created": 0, "already_present": 3, "rejected": []}
+
+
+def test_a_train_split_upload_queues_the_dataset_plots_for_the_training_worker(
+    curator, mini_dataset, django_capture_on_commit_callbacks
+):
+    clear_queues("training", "inference")
+    with django_capture_on_commit_callbacks(execute=True):
+        upload(curator, images=pngs(mini_dataset, 0, 2), label="cat", new_class=True)
+        upload(curator, images=pngs(mini_dataset, 2, 2), label="cat", split="test")
+        upload(curator, images=pngs(mini_dataset, 0, 2), label="cat")  # nothing new
+    assert queued_tasks("training") == ["training.tasks.generate_dataset_plots"]
+    assert queued_tasks("inference") == []
+    clear_queues("training")
 
 
 def test_non_images_are_listed_as_rejected(curator, mini_dataset):

@@ -8,9 +8,9 @@ import pytest
 from ml_core.config import TrainingConfig
 from ml_core.preprocessing import encode_png
 from predictions.single import predict_image
-from tests.workers import JOB_TEST, let_workers_forget_deleted_versions, wait_for
+from tests.workers import JOB_TEST, clear_queues, let_workers_forget_deleted_versions, wait_for
 from training import jobs
-from training.models import Job, ModelVersion, TrainingImage
+from training.models import Job, ModelVersion, TrainingImage, Visualization
 from training.retraining import submit_training_job
 from training.tasks import run_training_job
 
@@ -19,6 +19,7 @@ pytestmark = JOB_TEST
 
 @pytest.fixture(scope="module")
 def workers(start_worker):
+    clear_queues("training")  # plot tasks that earlier modules' imports queued
     return {
         "training": start_worker("training", queues="training", prefetch=1),
         "inference": start_worker("inference"),
@@ -46,6 +47,22 @@ def test_one_epoch_job_creates_a_candidate_with_metrics_and_persisted_progress(
     assert [entry["epoch"] for entry in job.history] == [1]
     assert {"loss", "val_accuracy"} <= set(job.metrics)
     assert job.started_at <= job.finished_at and job.attempts == 1
+
+
+def test_the_training_worker_then_draws_the_versions_plots(workers, curated_small):
+    version = finished(submit_training_job(TrainingConfig(epochs=1, batch_size=32))).model_version
+    n = version.number
+    expected = {f"training_curves_v{n}", f"confusion_matrix_v{n}", f"roc_curves_v{n}",
+                f"per_class_metrics_v{n}"}  # fmt: skip
+    wait_for(
+        lambda: set(version.visualizations.values_list("name", flat=True)) == expected,
+        timeout=120,
+        interval=0.2,
+        message="the training curves and evaluation plots",
+    )
+    matrix = Visualization.objects.get(name=f"confusion_matrix_v{n}")
+    correct = round(version.metrics["accuracy"] * 80)
+    assert matrix.interpretation.startswith(f"80 test images, {correct} of them")
 
 
 def test_curation_after_submit_does_not_change_what_the_job_trains_on(workers, curated_small):

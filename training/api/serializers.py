@@ -134,10 +134,16 @@ class TrainingJobRequestSerializer(serializers.Serializer):
 
 class VisualizationSerializer(serializers.ModelSerializer):
     url = serializers.SerializerMethodField()
+    model_version = serializers.SlugRelatedField(
+        slug_field="number",
+        read_only=True,
+        allow_null=True,
+        help_text="Number of the version a per-version plot is of; null for dataset plots.",
+    )
 
     class Meta:
         model = Visualization
-        fields = ["name", "title", "url", "interpretation", "created_at"]
+        fields = ["name", "title", "url", "interpretation", "model_version", "created_at"]
         read_only_fields = fields
 
     def get_url(self, visualization: Visualization) -> str:

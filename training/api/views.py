@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import django_filters
 import redis
+from django import forms
 from django.conf import settings
 from django.db import connection
 from django.utils import timezone
@@ -28,6 +30,7 @@ from training.api.serializers import (
 from training.imports import ImportSummary, import_class_folder, import_uploads
 from training.models import Job, ModelVersion, RollbackError, TrainingImage, Visualization
 from training.retraining import submit_evaluation_job, submit_training_job
+from training.tasks import queue_dataset_plots
 
 WORKER_PING_TIMEOUT_SECONDS = 1.0
 
@@ -266,6 +269,8 @@ class TrainingImageViewSet(
         else:
             files = [(upload.name or "", upload.read()) for upload in data["images"]]
             summary = import_uploads(files, data["label"], data["split"], ImportSummary())
+        if summary.created_in_split(TrainingImage.Split.TRAIN):
+            queue_dataset_plots()
         body = {
             "created": summary.created_total,
             "already_present": summary.already_present,
@@ -274,10 +279,27 @@ class TrainingImageViewSet(
         return Response(body, status=status.HTTP_201_CREATED)
 
 
-class VisualizationViewSet(viewsets.ReadOnlyModelViewSet):
-    """Dataset and training plots, each with an interpretation computed from the data."""
+class VersionNumberFilter(django_filters.NumberFilter):
+    field_class = forms.IntegerField  # a version number: "1.5" is a 400, not version 1
 
-    queryset = Visualization.objects.all()
+
+class VisualizationFilter(django_filters.FilterSet):
+    model_version = VersionNumberFilter(
+        field_name="model_version__number",
+        label="only the plots of this model version (its number)",
+    )
+
+    class Meta:
+        model = Visualization
+        fields: list[str] = []
+
+
+class VisualizationViewSet(viewsets.ReadOnlyModelViewSet):
+    """Dataset plots and each version's training curves, confusion matrix, ROC curves
+    and per-class metrics, each with an interpretation computed from the data."""
+
+    queryset = Visualization.objects.select_related("model_version")
     serializer_class = VisualizationSerializer
+    filterset_class = VisualizationFilter
     lookup_field = "name"
     pagination_class = None

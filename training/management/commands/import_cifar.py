@@ -4,6 +4,7 @@ from tqdm import tqdm
 
 from ml_core.datasets import DatasetError, download_cifar, load_cifar
 from training.imports import import_cifar_dataset
+from training.tasks import queue_dataset_plots
 
 
 class Command(BaseCommand):
@@ -41,8 +42,8 @@ class Command(BaseCommand):
         )
         with tqdm(total=total, unit="img", desc="Importing", mininterval=0.5) as progress:
             summary = import_cifar_dataset(dataset, on_progress=progress.update)
-        if summary.created_total:
-            _queue_plots(self)
+        if summary.created_in_split("train"):
+            queue_dataset_plots()
         self.stdout.write(
             self.style.SUCCESS(
                 f"Imported {summary.created_total} new images "
@@ -51,15 +52,3 @@ class Command(BaseCommand):
                 f"{summary.already_present} already present."
             )
         )
-
-
-def _queue_plots(command: BaseCommand) -> None:
-    """The dataset plots are redrawn by a worker; without a broker, say so and go on."""
-    from kombu.exceptions import OperationalError
-
-    from training.tasks import generate_dataset_plots
-
-    try:
-        generate_dataset_plots.delay()
-    except OperationalError as exc:
-        command.stderr.write(f"dataset plots not queued (no broker: {exc})")

@@ -4,6 +4,7 @@ from tqdm import tqdm
 from ml_core.datasets import ClassFolderReader, DatasetError
 from training.imports import import_class_folder
 from training.models import TrainingImage
+from training.tasks import queue_dataset_plots
 
 SHOWN_REJECTIONS = 20
 
@@ -34,6 +35,8 @@ class Command(BaseCommand):
                     summary = import_class_folder(reader, split, on_progress=bar.update)
         except DatasetError as exc:
             raise CommandError(str(exc)) from exc
+        if summary.created_in_split("train"):
+            queue_dataset_plots()
         for rejection in summary.rejected[:SHOWN_REJECTIONS]:
             self.stderr.write(f"rejected {rejection}")
         if len(summary.rejected) > SHOWN_REJECTIONS:
