@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import errno
+from datetime import UTC
 
 import django_filters
 from django.db.models import Avg, Count, Q
@@ -102,13 +103,21 @@ def _with_top_k(result: dict, top_k: int) -> dict:
     }
 
 
+class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
+    """An ISO 8601 date-time with any UTC offset, compared in UTC: PostgreSQL refuses
+    offsets beyond about 16 hours, which ISO 8601 allows (schemathesis sent one)."""
+
+    def filter(self, queryset, value):
+        return super().filter(queryset, value.astimezone(UTC) if value else value)
+
+
 class PredictionFilter(django_filters.FilterSet):
     label = django_filters.CharFilter(field_name="top_label")
     min_confidence = django_filters.NumberFilter(field_name="confidence", lookup_expr="gte")
     max_confidence = django_filters.NumberFilter(field_name="confidence", lookup_expr="lte")
     model_version = django_filters.NumberFilter(field_name="model_version__number")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Prediction
