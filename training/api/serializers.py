@@ -55,7 +55,14 @@ class JobSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+def media_url(request, file) -> str:
+    """A stored file's URL, absolute when there is a request to build it from."""
+    return request.build_absolute_uri(file.url) if request else file.url
+
+
 class TrainingImageSerializer(serializers.ModelSerializer):
+    image_url = serializers.SerializerMethodField()
+
     class Meta:
         model = TrainingImage
         fields = [
@@ -66,9 +73,13 @@ class TrainingImageSerializer(serializers.ModelSerializer):
             "source",
             "original_name",
             "sha256",
+            "image_url",
             "created_at",
         ]
-        read_only_fields = ["id", "source", "original_name", "sha256", "created_at"]
+        read_only_fields = ["id", "source", "original_name", "sha256", "image_url", "created_at"]
+
+    def get_image_url(self, image: TrainingImage) -> str:
+        return media_url(self.context.get("request"), image.image)
 
     def validate_label(self, value: str) -> str:
         return _known_label(value, allow_new=False)
@@ -79,7 +90,7 @@ def _known_label(value: str, allow_new: bool) -> str:
         validate_label(value)
     except Exception as exc:
         raise serializers.ValidationError(exc.messages[0]) from exc
-    known = set(TrainingImage.objects.values_list("label", flat=True).distinct())
+    known = set(TrainingImage.objects.values_list("label", flat=True).order_by().distinct())
     if known and value not in known and not allow_new:
         raise serializers.ValidationError(
             f"unknown class {value!r}; known classes: {', '.join(sorted(known))} "
@@ -113,6 +124,18 @@ class TrainingUploadSerializer(serializers.Serializer):
         return attrs
 
 
+class TrainingImageCountSerializer(serializers.Serializer):
+    label = serializers.CharField()
+    split = serializers.ChoiceField(choices=TrainingImage.Split.choices)
+    status = serializers.ChoiceField(choices=TrainingImage.Status.choices)
+    count = serializers.IntegerField()
+
+
+class TrainingImageCountsSerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    counts = TrainingImageCountSerializer(many=True)
+
+
 class ImportSummarySerializer(serializers.Serializer):
     created = serializers.IntegerField()
     already_present = serializers.IntegerField()
@@ -141,6 +164,4 @@ class VisualizationSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_url(self, visualization: Visualization) -> str:
-        request = self.context.get("request")
-        url = visualization.image.url
-        return request.build_absolute_uri(url) if request else url
+        return media_url(self.context.get("request"), visualization.image)
