@@ -1,8 +1,9 @@
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from classifier_site.api import check_uploads
 from ml_core import config as recipe
-from training.models import Job, ModelVersion, TrainingImage, Visualization, validate_label
+from training.models import Job, ModelVersion, TrainingImage, Visualization, check_label
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
@@ -87,15 +88,12 @@ class TrainingImageSerializer(serializers.ModelSerializer):
 
 def _known_label(value: str, allow_new: bool) -> str:
     try:
-        validate_label(value)
-    except Exception as exc:
-        raise serializers.ValidationError(exc.messages[0]) from exc
-    known = set(TrainingImage.objects.values_list("label", flat=True).order_by().distinct())
-    if known and value not in known and not allow_new:
-        raise serializers.ValidationError(
-            f"unknown class {value!r}; known classes: {', '.join(sorted(known))} "
-            "(send new_class=true to add a class)"
-        )
+        check_label(value, allow_new)
+    except DjangoValidationError as exc:
+        message = exc.messages[0]
+        if exc.code == "unknown_label":
+            message += " (send new_class=true to add a class)"
+        raise serializers.ValidationError(message) from exc
     return value
 
 
