@@ -15,7 +15,7 @@ from django.views.static import serve
 
 from ml_core import config as recipe
 from predictions.models import Prediction
-from training.models import ModelVersion, TrainingImage, Visualization
+from training.models import ModelVersion, TrainingImage, Visualization, known_labels
 
 DATASET_PLOTS = ["class_distribution", "sample_images", "pixel_intensity"]
 # Per-version plots, in the order the evaluation page shows them (`<name>_v<number>`).
@@ -115,7 +115,7 @@ def training_data(request: HttpRequest) -> HttpResponse:
         request,
         "training_data.html",
         "training-data",
-        labels=sorted(TrainingImage.objects.values_list("label", flat=True).order_by().distinct()),
+        labels=known_labels(),
         splits=TrainingImage.Split.choices,
         can_upload=request.user.has_perm("training.add_trainingimage"),
         max_files=settings.API_MAX_FILES,

@@ -125,7 +125,14 @@ class TrainingImageAdmin(admin.ModelAdmin):
         "sha256",
         "created_at",
     ]
-    actions = ["relabel", "include", "exclude", "move_to_train", "move_to_test"]
+    # Not `include`/`exclude`: ModelAdmin.exclude is a form option.
+    actions = [
+        "relabel",
+        "include_in_training",
+        "exclude_from_training",
+        "move_to_train",
+        "move_to_test",
+    ]
     list_per_page = 100
 
     @admin.display(description="image")
@@ -167,11 +174,11 @@ class TrainingImageAdmin(admin.ModelAdmin):
         self.message_user(request, f"{changed} image(s) {what}.", messages.SUCCESS)
 
     @admin.action(description="Include selected images in training", permissions=["change"])
-    def include(self, request: HttpRequest, queryset: QuerySet) -> None:
+    def include_in_training(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._update(request, queryset, "included", status=TrainingImage.Status.INCLUDED)
 
     @admin.action(description="Exclude selected images from training", permissions=["change"])
-    def exclude(self, request: HttpRequest, queryset: QuerySet) -> None:
+    def exclude_from_training(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._update(request, queryset, "excluded", status=TrainingImage.Status.EXCLUDED)
 
     @admin.action(description="Move selected images to the train split", permissions=["change"])
