@@ -5,6 +5,10 @@ const SVG = "http://www.w3.org/2000/svg";
 
 // rows: [{label, value, text}], value in [0, max]; the row named `highlight` stands out.
 export function bars(container, rows, { max, highlight, name } = {}) {
+  if (!rows.length) {
+    container.replaceChildren(element("p", { class: "muted", text: "Nothing to show yet." }));
+    return;
+  }
   const largest = max ?? Math.max(1, ...rows.map((row) => row.value));
   const list = element("div", { class: "bars", role: "list", "aria-label": name });
   for (const row of rows) {
@@ -43,7 +47,7 @@ function niceTicks(low, high, count = 4) {
 
 // series: [{name, points: [[x, y], ...]}]; redrawn whole on every call (cheap at
 // a few hundred points) so it can follow a job's history as epochs arrive.
-export function lineChart(container, series, { title, xLabel = "epoch", yMin, yMax, format = (v) => v.toFixed(2) } = {}) {
+export function lineChart(container, series, { title, xLabel = "epoch", xMax, yMin, yMax, format = (v) => v.toFixed(2) } = {}) {
   const width = 480;
   const height = 240;
   const margin = { top: 12, right: 16, bottom: 36, left: 48 };
@@ -56,7 +60,7 @@ export function lineChart(container, series, { title, xLabel = "epoch", yMin, yM
   const xs = all.map(([x]) => x);
   const ys = all.map(([, y]) => y);
   const xLow = Math.min(1, ...xs);
-  const xHigh = Math.max(xLow + 1, ...xs);
+  const xHigh = Math.max(xLow + 1, xMax ?? 0, ...xs);
   let low = yMin ?? Math.min(...ys);
   let high = yMax ?? Math.max(...ys);
   if (!all.length) {

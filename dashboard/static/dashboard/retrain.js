@@ -15,18 +15,20 @@ function series(history, key, name) {
   return { name, points: history.filter((row) => row[key] !== undefined).map((row) => [row.epoch, row[key]]) };
 }
 
-function draw(history) {
+// The x axis spans every planned epoch, so the curves grow across it as epochs end.
+function draw(history, totalEpochs) {
   if (history.length === drawnEpochs) return;
   drawnEpochs = history.length;
   if (!history.length) return;
   lineChart(document.getElementById("loss-chart"), [series(history, "loss", "training loss"), series(history, "val_loss", "validation loss")], {
     title: "Loss per epoch",
+    xMax: totalEpochs,
     yMin: 0,
   });
   lineChart(
     document.getElementById("accuracy-chart"),
     [series(history, "accuracy", "training accuracy"), series(history, "val_accuracy", "validation accuracy")],
-    { title: "Accuracy per epoch", yMin: 0, yMax: 1 },
+    { title: "Accuracy per epoch", xMax: totalEpochs, yMin: 0, yMax: 1 },
   );
 }
 
@@ -49,7 +51,7 @@ function show(job) {
     version.href = `/models/${job.model_version}/`;
     version.textContent = `See version ${job.model_version}`;
   }
-  draw(job.history || []);
+  draw(job.history || [], job.total_epochs);
   return finished;
 }
 
