@@ -16,12 +16,15 @@ METRICS = {
 
 
 @pytest.fixture
-def versions(db):
-    for number, status in [(1, "production"), (2, "candidate")]:
+def versions(db) -> list[int]:
+    """Primary keys of version 1 (production) and version 2 (candidate)."""
+    return [
         ModelVersion.objects.create(
             number=number, artifact_path=f"v{number}", status=status, dataset_fingerprint="0",
             metrics=METRICS, validation_metrics={"accuracy": 0.7},
-        )  # fmt: skip
+        ).pk
+        for number, status in [(1, "production"), (2, "candidate")]
+    ]  # fmt: skip
 
 
 @pytest.fixture
@@ -41,18 +44,19 @@ def test_list_shows_test_and_validation_metrics(client, operator, versions):
 
 
 def test_the_page_is_read_only_with_metrics_laid_out(client, operator, versions):
-    content = client.get(f"{CHANGELIST}2/change/").content.decode()
+    page = f"{CHANGELIST}{versions[1]}/change/"
+    content = client.get(page).content.decode()
     assert 'name="_save"' not in content  # versions are immutable
     assert "<tr><th>cat</th><td>0.6000</td><td>0.7500</td>" in content
     assert "<tr><th>dog</th><td>2</td><td>2</td></tr>" in content  # a confusion-matrix row
     assert 'href="/models/2/"' in content
-    assert client.post(f"{CHANGELIST}2/change/", {}).status_code == 403
+    assert client.post(page, {}).status_code == 403
 
 
 def test_promote_action_promotes_exactly_one(client, operator, versions):
-    data = {"action": "promote", "_selected_action": [1, 2], "index": 0}
+    data = {"action": "promote", "_selected_action": versions, "index": 0}
     response = client.post(CHANGELIST, data, follow=True)
     assert "Choose exactly one version" in response.content.decode()
-    client.post(CHANGELIST, {**data, "_selected_action": [2]})
+    client.post(CHANGELIST, {**data, "_selected_action": [versions[1]]})
     assert ModelVersion.production().number == 2
     assert ModelVersion.objects.get(number=1).status == "retired"

@@ -10,6 +10,7 @@ const submit = document.getElementById("batch-submit");
 const signedIn = form.dataset.signedIn === "true";
 let chosen = [];
 let stopPolling = null;
+let pollFailed = false; // the message on show is a polling failure, cleared once polling recovers
 
 const isZip = (file) => file.name.toLowerCase().endsWith(".zip") || file.type === "application/zip";
 
@@ -79,9 +80,12 @@ function follow(jobId) {
     try {
       job = await api(`/api/v1/batch-jobs/${jobId}/`);
     } catch (problem) {
+      pollFailed = true;
       showMessage(error, `Job ${jobId}: ${problem.message}`);
       return problem.status === 404;
     }
+    if (pollFailed) clearMessage(error);
+    pollFailed = false;
     const finished = show(job);
     if (finished) {
       await showResults(jobId);

@@ -9,6 +9,7 @@ const panel = document.getElementById("training-job");
 const signedIn = panel.dataset.signedIn === "true";
 const FINISHED = ["succeeded", "failed", "cancelled"];
 let stopPolling = null;
+let pollFailed = false; // the message on show is a polling failure, cleared once polling recovers
 let drawnEpochs = -1;
 
 function series(history, key, name) {
@@ -62,9 +63,12 @@ function follow(jobId) {
   stopPolling = every(POLL_MS, async () => {
     try {
       const finished = show(await api(`/api/v1/training-jobs/${jobId}/`));
+      if (pollFailed) clearMessage(error);
+      pollFailed = false;
       if (finished) loadRecent();
       return finished;
     } catch (problem) {
+      pollFailed = true;
       showMessage(error, `Job ${jobId}: ${problem.message}`);
       return problem.status === 404;
     }
