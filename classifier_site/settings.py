@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "corsheaders",
     "training",
     "predictions",
+    "dashboard",
 ]
 
 MIDDLEWARE = [
@@ -126,6 +127,14 @@ STORAGES = {
 }
 MEDIA_URL = "media/"
 MEDIA_ROOT = env_path("MEDIA_ROOT", BASE_DIR / "media")
+# Django itself serves MEDIA_URL when true (one host, `make run`); behind a web
+# server that serves MEDIA_ROOT at MEDIA_URL (nginx in production), leave it false.
+SERVE_MEDIA = env_bool("SERVE_MEDIA", DEBUG)
+
+# The dashboard's sign-in pages (django.contrib.auth views).
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard:home"
+LOGOUT_REDIRECT_URL = "dashboard:home"
 
 # Trained model artefacts: one immutable directory per model version.
 MODELS_DIR = env_path("MODELS_DIR", BASE_DIR / "models")

@@ -177,9 +177,14 @@ def import_class_folder(
 
 
 def import_uploads(
-    files: list[tuple[str, bytes]], label: str, split: str, summary: ImportSummary | None = None
+    files: list[tuple[str, bytes]],
+    label: str,
+    split: str,
+    summary: ImportSummary | None = None,
+    source: str = TrainingImage.Source.UPLOAD,
 ) -> ImportSummary:
-    """Uploaded files, all with one label; files that do not decode are rejected."""
+    """Uploaded files (or corrected predictions' images, with `source`), all with one
+    label; files that do not decode are rejected."""
     summary = summary or ImportSummary()
     validate_label(label)
     candidates = []
@@ -198,4 +203,4 @@ def import_uploads(
                 extension=_extension(image_format),
             )
         )
-    return store_candidates(candidates, TrainingImage.Source.UPLOAD, summary)
+    return store_candidates(candidates, source, summary)

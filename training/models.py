@@ -64,6 +64,22 @@ class TrainingImage(models.Model):
         return f"{self.label} ({self.split}) {self.sha256[:12]}"
 
 
+def known_labels() -> list[str]:
+    """Every class some training image has, sorted."""
+    return sorted(TrainingImage.objects.values_list("label", flat=True).order_by().distinct())
+
+
+def check_label(value: str, allow_new: bool) -> None:
+    """A valid label naming a known class, unless `allow_new`: a typo must not
+    quietly start a class of its own."""
+    validate_label(value)
+    known = known_labels()
+    if known and value not in known and not allow_new:
+        raise ValidationError(
+            f"unknown class {value!r}; known classes: {', '.join(known)}", code="unknown_label"
+        )
+
+
 class ModelVersion(models.Model):
     """An immutable trained model. Only `status` and `promoted_at` ever change."""
 

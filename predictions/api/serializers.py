@@ -3,10 +3,12 @@ from rest_framework import serializers
 
 from classifier_site.api import check_upload_size, check_uploads
 from predictions.models import Prediction
+from training.api.serializers import media_url
 
 
 class PredictionSerializer(serializers.ModelSerializer):
     model_version = serializers.SlugRelatedField(slug_field="number", read_only=True)
+    image_url = serializers.SerializerMethodField()
 
     class Meta:
         model = Prediction
@@ -18,9 +20,13 @@ class PredictionSerializer(serializers.ModelSerializer):
             "model_version",
             "source",
             "original_name",
+            "image_url",
             "created_at",
         ]
         read_only_fields = fields
+
+    def get_image_url(self, prediction: Prediction) -> str:
+        return media_url(self.context.get("request"), prediction.image)
 
 
 class PredictRequestSerializer(serializers.Serializer):

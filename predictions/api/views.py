@@ -4,6 +4,7 @@ import errno
 from datetime import UTC
 
 import django_filters
+from django.core.files.storage import default_storage
 from django.db.models import Avg, Count, Q
 from django.db.models.functions import TruncDate
 from django.http import HttpResponse
@@ -27,7 +28,7 @@ from predictions.api.serializers import (
     PredictRequestSerializer,
     PredictResponseSerializer,
 )
-from predictions.models import Prediction
+from predictions.models import BatchItem, Prediction
 from predictions.single import PredictionUnavailable, predict_images_now
 from training.api.serializers import JobSerializer
 from training.api.views import CancellableJobMixin
@@ -124,12 +125,32 @@ class PredictionFilter(django_filters.FilterSet):
         fields = ["label", "source"]
 
 
+def job_visibility(user, submitter: str) -> Q | None:
+    """The batch jobs (and their predictions) `user` may see: a signed-in user's jobs
+    are theirs; others (and anonymous callers) see only anonymous jobs, unless allowed
+    to view every job. None: no restriction. `submitter`: the path to the submitter."""
+    if user.is_authenticated and user.has_perm("training.view_job"):
+        return None
+    visible = Q(**{f"{submitter}__isnull": True})
+    if user.is_authenticated:
+        visible |= Q(**{submitter: user})
+    return visible
+
+
 class PredictionViewSet(viewsets.ReadOnlyModelViewSet):
-    """Prediction history, newest first, filterable."""
+    """Prediction history, newest first, filterable. Predictions of a private batch
+    job are listed only to those who may see the job."""
 
     queryset = Prediction.objects.select_related("model_version")
     serializer_class = PredictionSerializer
     filterset_class = PredictionFilter
+
+    def get_queryset(self):
+        predictions = super().get_queryset()
+        visible = job_visibility(self.request.user, "batch_item__job__submitted_by")
+        if visible is None:
+            return predictions
+        return predictions.filter(Q(batch_item__isnull=True) | visible)
 
     @extend_schema(responses=PredictionStatisticsSerializer)
     @action(detail=False)
@@ -174,15 +195,9 @@ class BatchJobViewSet(
         return super().get_permissions()
 
     def get_queryset(self):
-        """A signed-in user's jobs are theirs: others (and anonymous callers) see only
-        anonymous jobs, unless allowed to view every job."""
         jobs = super().get_queryset()
-        user = self.request.user
-        if user.is_authenticated and user.has_perm("training.view_job"):
-            return jobs
-        if user.is_authenticated:
-            return jobs.filter(Q(submitted_by__isnull=True) | Q(submitted_by=user))
-        return jobs.filter(submitted_by__isnull=True)
+        visible = job_visibility(self.request.user, "submitted_by")
+        return jobs if visible is None else jobs.filter(visible)
 
     @extend_schema(
         request=BatchJobRequestSerializer,
@@ -226,4 +241,9 @@ class BatchJobViewSet(
             response = HttpResponse(batch.results_csv(job), content_type="text/csv; charset=utf-8")
             response["Content-Disposition"] = f'attachment; filename="batch-job-{job.pk}.csv"'
             return response
-        return Response({"job": job.pk, "status": job.status, "results": batch.results(job)})
+        rows = batch.results(job)
+        stored = dict(BatchItem.objects.filter(job=job).values_list("position", "image"))
+        for row in rows:
+            url = default_storage.url(stored[row["position"]])
+            row["image_url"] = request.build_absolute_uri(url)
+        return Response({"job": job.pk, "status": job.status, "results": rows})

@@ -1,5 +1,3 @@
-import hashlib
-
 import pytest
 from django.contrib.auth.models import Permission, User
 from rest_framework.authtoken.models import Token
@@ -39,15 +37,5 @@ def viewer(db) -> APIClient:
 
 
 @pytest.fixture(autouse=True)
-def own_rate_limit_counters(settings, request):
+def rate_limits_per_test(own_rate_limit_counters):
     """Each test counts requests under its own cache prefix on the real Redis."""
-    from tests.workers import KEY_PREFIX, TEST_REDIS_URL
-
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": TEST_REDIS_URL,
-            "KEY_PREFIX": f"{KEY_PREFIX}{hashlib.sha256(request.node.nodeid.encode()).hexdigest()}",
-            "TIMEOUT": 600,
-        }
-    }

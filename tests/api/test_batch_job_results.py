@@ -47,6 +47,7 @@ def test_json_has_status_and_probabilities(client, finished_job):
     assert body["results"][1] == {
         "position": 1, "original_name": 'b, "odd".png', "label": "dog", "confidence": 0.5,
         "model_version": 2, "probabilities": {"dog": 0.5},
+        "image_url": "http://testserver/media/uploads/1.png",
     }  # fmt: skip
 
 

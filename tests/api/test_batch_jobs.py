@@ -51,6 +51,8 @@ def test_submit_files_follow_progress_and_download_results(api, production, mini
     )
     results = api.get(f"/api/v1/batch-jobs/{job['id']}/results/").json()["results"]
     assert [row["original_name"] for row in results] == [f"{index}.png" for index in range(20)]
+    # Each row links to its stored image (the dashboard's thumbnails).
+    assert results[0]["image_url"].startswith("http://testserver/media/uploads/")
     csv = api.get(f"/api/v1/batch-jobs/{job['id']}/results/?as=csv")
     assert csv["Content-Type"] == "text/csv; charset=utf-8"
     assert len(csv.content.decode().splitlines()) == 21

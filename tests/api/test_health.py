@@ -10,9 +10,15 @@ def test_liveness_needs_nothing(api):
 def test_not_ready_without_a_worker_or_a_model_and_says_why(api, celery_redis):
     response = api.get("/api/v1/health/ready/")
     assert response.status_code == 503
-    assert response.json() == {
-        "ready": False,
-        "problems": ["no inference worker answered", "no model version is in production"],
+    body = response.json()
+    assert body["ready"] is False
+    assert body["problems"] == ["no inference worker answered", "no model version is in production"]
+    assert body["checks"] == {
+        "database": {"ok": True, "detail": "answered"},
+        "redis": {"ok": True, "detail": "answered"},
+        "inference_workers": {"ok": False, "detail": "no inference worker answered"},
+        "training_workers": {"ok": False, "detail": "no training worker answered"},
+        "production_model": {"ok": False, "detail": "none in production"},
     }
 
 
@@ -23,4 +29,12 @@ def test_ready_with_database_redis_worker_and_production_model(
     register_version(trained_artifacts, 1)
     response = api.get("/api/v1/health/ready/")
     assert response.status_code == 200, response.json()
-    assert response.json() == {"ready": True, "problems": []}
+    body = response.json()
+    assert (body["ready"], body["problems"]) == (True, [])
+    assert body["checks"]["inference_workers"] == {
+        "ok": True,
+        "detail": "1 inference worker(s) answered",
+    }
+    # A training worker is reported, not required.
+    assert body["checks"]["training_workers"]["ok"] is False
+    assert body["checks"]["production_model"] == {"ok": True, "detail": "version 1"}

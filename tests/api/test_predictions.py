@@ -66,3 +66,8 @@ def test_statistics(api, history):
 def test_reading_history_can_require_login(api, history, settings):
     settings.API_ANONYMOUS_READ = False
     assert api.get("/api/v1/predictions/").status_code == 401
+
+
+def test_each_prediction_links_to_its_stored_image(api, history):
+    row = api.get("/api/v1/predictions/").json()["results"][0]
+    assert row["image_url"] == "http://testserver/media/predictions/x.png"

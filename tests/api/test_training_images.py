@@ -114,3 +114,25 @@ def test_list_filters_and_relabel_or_exclude(curator, api, curated_small):
     bad = curator.patch(f"/api/v1/training-images/{image_id}/", {"label": "unicorn"})
     assert bad.status_code == 400
     assert curator.put(f"/api/v1/training-images/{image_id}/", {}).status_code == 405
+
+
+def test_counts_per_class_split_and_status_with_the_lists_filters(api, curated_small):
+    five = TrainingImage.objects.filter(label="cat", split="train").values_list("id", flat=True)[:5]
+    TrainingImage.objects.filter(id__in=list(five)).update(status="excluded")
+    body = api.get("/api/v1/training-images/counts/").json()
+    assert body["total"] == 280
+    rows = {(row["label"], row["split"], row["status"]): row["count"] for row in body["counts"]}
+    assert rows[("cat", "train", "included")] == 15
+    assert rows[("cat", "train", "excluded")] == 5
+    assert rows[("dog", "test", "included")] == 8
+    assert api.get("/api/v1/training-images/counts/?split=test").json()["total"] == 80
+
+
+def test_listed_images_link_to_their_stored_file(api, curated_small, settings):
+    settings.SERVE_MEDIA = True
+    row = api.get("/api/v1/training-images/?label=cat").json()["results"][0]
+    assert (
+        row["image_url"]
+        == f"http://testserver/media/training/{row['sha256'][:2]}/{row['sha256']}.png"
+    )
+    assert api.get(row["image_url"]).status_code == 200

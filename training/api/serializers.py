@@ -1,8 +1,9 @@
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from classifier_site.api import check_uploads
 from ml_core import config as recipe
-from training.models import Job, ModelVersion, TrainingImage, Visualization, validate_label
+from training.models import Job, ModelVersion, TrainingImage, Visualization, check_label
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
@@ -55,7 +56,14 @@ class JobSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+def media_url(request, file) -> str:
+    """A stored file's URL, absolute when there is a request to build it from."""
+    return request.build_absolute_uri(file.url) if request else file.url
+
+
 class TrainingImageSerializer(serializers.ModelSerializer):
+    image_url = serializers.SerializerMethodField()
+
     class Meta:
         model = TrainingImage
         fields = [
@@ -66,9 +74,13 @@ class TrainingImageSerializer(serializers.ModelSerializer):
             "source",
             "original_name",
             "sha256",
+            "image_url",
             "created_at",
         ]
-        read_only_fields = ["id", "source", "original_name", "sha256", "created_at"]
+        read_only_fields = ["id", "source", "original_name", "sha256", "image_url", "created_at"]
+
+    def get_image_url(self, image: TrainingImage) -> str:
+        return media_url(self.context.get("request"), image.image)
 
     def validate_label(self, value: str) -> str:
         return _known_label(value, allow_new=False)
@@ -76,15 +88,12 @@ class TrainingImageSerializer(serializers.ModelSerializer):
 
 def _known_label(value: str, allow_new: bool) -> str:
     try:
-        validate_label(value)
-    except Exception as exc:
-        raise serializers.ValidationError(exc.messages[0]) from exc
-    known = set(TrainingImage.objects.values_list("label", flat=True).distinct())
-    if known and value not in known and not allow_new:
-        raise serializers.ValidationError(
-            f"unknown class {value!r}; known classes: {', '.join(sorted(known))} "
-            "(send new_class=true to add a class)"
-        )
+        check_label(value, allow_new)
+    except DjangoValidationError as exc:
+        message = exc.messages[0]
+        if exc.code == "unknown_label":
+            message += " (send new_class=true to add a class)"
+        raise serializers.ValidationError(message) from exc
     return value
 
 
@@ -111,6 +120,18 @@ class TrainingUploadSerializer(serializers.Serializer):
             except serializers.ValidationError as exc:
                 raise serializers.ValidationError({"label": exc.detail}) from exc
         return attrs
+
+
+class TrainingImageCountSerializer(serializers.Serializer):
+    label = serializers.CharField()
+    split = serializers.ChoiceField(choices=TrainingImage.Split.choices)
+    status = serializers.ChoiceField(choices=TrainingImage.Status.choices)
+    count = serializers.IntegerField()
+
+
+class TrainingImageCountsSerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    counts = TrainingImageCountSerializer(many=True)
 
 
 class ImportSummarySerializer(serializers.Serializer):
@@ -147,6 +168,4 @@ class VisualizationSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_url(self, visualization: Visualization) -> str:
-        request = self.context.get("request")
-        url = visualization.image.url
-        return request.build_absolute_uri(url) if request else url
+        return media_url(self.context.get("request"), visualization.image)

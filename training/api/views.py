@@ -5,6 +5,7 @@ import redis
 from django import forms
 from django.conf import settings
 from django.db import connection
+from django.db.models import Count
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import mixins, permissions, serializers, status, viewsets
@@ -22,6 +23,7 @@ from training.api.serializers import (
     ImportSummarySerializer,
     JobSerializer,
     ModelVersionSerializer,
+    TrainingImageCountsSerializer,
     TrainingImageSerializer,
     TrainingJobRequestSerializer,
     TrainingUploadSerializer,
@@ -147,16 +149,25 @@ def _check_redis() -> str | None:
     return None
 
 
-def _check_inference_worker() -> str | None:
+def _workers_by_queue() -> dict[str, list[str]]:
+    """Names of the workers consuming each queue (one broadcast, answers within 1 s)."""
     replies = celery_app.control.inspect(timeout=WORKER_PING_TIMEOUT_SECONDS).active_queues() or {}
-    serving = [
-        name for name, queues in replies.items() if any(q["name"] == "inference" for q in queues)
-    ]
-    return None if serving else "no inference worker answered"
+    by_queue: dict[str, list[str]] = {}
+    for name, queues in replies.items():
+        for queue in queues:
+            by_queue.setdefault(queue["name"], []).append(name)
+    return by_queue
+
+
+def _workers_check(workers: list[str], kind: str) -> dict:
+    if not workers:
+        return {"ok": False, "detail": f"no {kind} worker answered"}
+    return {"ok": True, "detail": f"{len(workers)} {kind} worker(s) answered"}
 
 
 class ReadinessView(APIView):
-    """Ready when the database, Redis, an inference worker and a production model are."""
+    """Ready when the database, Redis, an inference worker and a production model are.
+    `checks` tells each part's state; a training worker is reported, not required."""
 
     permission_classes = [permissions.AllowAny]
     authentication_classes: list = []
@@ -166,20 +177,45 @@ class ReadinessView(APIView):
         responses={
             200: inline_serializer(
                 "Readiness",
-                {"ready": serializers.BooleanField(), "problems": serializers.ListField()},
+                {
+                    "ready": serializers.BooleanField(),
+                    "problems": serializers.ListField(child=serializers.CharField()),
+                    "checks": serializers.DictField(
+                        child=inline_serializer(
+                            "ReadinessCheck",
+                            {"ok": serializers.BooleanField(), "detail": serializers.CharField()},
+                        ),
+                        help_text="database, redis, inference_workers, training_workers, "
+                        "production_model",
+                    ),
+                },
             ),
             503: OpenApiResponse(description="not ready; `problems` says why"),
         }
     )
     def get(self, request: Request) -> Response:
-        problems = [problem for problem in (_check_database(), _check_redis()) if problem]
+        database, redis_problem = _check_database(), _check_redis()
+        checks = {
+            "database": {"ok": database is None, "detail": database or "answered"},
+            "redis": {"ok": redis_problem is None, "detail": redis_problem or "answered"},
+        }
+        problems = [problem for problem in (database, redis_problem) if problem]
         if not problems:
-            problems += [problem for problem in (_check_inference_worker(),) if problem]
-            if ModelVersion.production() is None:
+            workers = _workers_by_queue()
+            checks["inference_workers"] = _workers_check(workers.get("inference", []), "inference")
+            checks["training_workers"] = _workers_check(workers.get("training", []), "training")
+            if not checks["inference_workers"]["ok"]:
+                problems.append(checks["inference_workers"]["detail"])
+            production = ModelVersion.production()
+            if production is None:
                 problems.append("no model version is in production")
+            checks["production_model"] = {
+                "ok": production is not None,
+                "detail": f"version {production.number}" if production else "none in production",
+            }
         ready = not problems
         return Response(
-            {"ready": ready, "problems": problems},
+            {"ready": ready, "problems": problems, "checks": checks},
             status=status.HTTP_200_OK if ready else status.HTTP_503_SERVICE_UNAVAILABLE,
         )
 
@@ -254,6 +290,20 @@ class TrainingImageViewSet(
     serializer_class = TrainingImageSerializer
     filterset_fields = ["label", "split", "status", "source"]
     http_method_names = ["get", "post", "patch", "head", "options"]
+
+    @extend_schema(responses=TrainingImageCountsSerializer)
+    @action(detail=False)
+    def counts(self, request: Request) -> Response:
+        """Images per class, split and status (the list's filters apply)."""
+        rows = (
+            self.filter_queryset(self.get_queryset())
+            .order_by()
+            .values("label", "split", "status")
+            .annotate(count=Count("id"))
+            .order_by("label", "split", "status")
+        )
+        counts = list(rows)
+        return Response({"total": sum(row["count"] for row in counts), "counts": counts})
 
     @extend_schema(request=TrainingUploadSerializer, responses={201: ImportSummarySerializer})
     def create(self, request: Request) -> Response:

@@ -1,0 +1,227 @@
+"""Dashboard pages. Each renders what the page needs at load time; everything that
+changes while the page is open (jobs, predictions, uploads, service status) is
+fetched by the page's script from the JSON API under /api/v1/, with the session."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.static import serve
+
+from ml_core import config as recipe
+from predictions.models import Prediction
+from training.models import ModelVersion, TrainingImage, Visualization, known_labels
+
+DATASET_PLOTS = ["class_distribution", "sample_images", "pixel_intensity"]
+# Per-version plots, in the order the evaluation page shows them (`<name>_v<number>`).
+VERSION_PLOTS = ["confusion_matrix", "roc_curves", "per_class_metrics", "training_curves"]
+# Confusion-matrix cells shaded darker than this get white text.
+DARK_CELL_SHARE = 0.5
+
+
+def _open_to(setting: str) -> Callable:
+    """Anonymous visitors see the page when `setting` allows it, as the API does."""
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if not getattr(settings, setting) and not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+readable = _open_to("API_ANONYMOUS_READ")
+predicting = _open_to("API_ANONYMOUS_PREDICT")
+
+
+def _page(request: HttpRequest, template: str, page: str, **context) -> HttpResponse:
+    return render(request, f"dashboard/{template}", {"page": page, **context})
+
+
+@readable
+def home(request: HttpRequest) -> HttpResponse:
+    """Service panel: uptime, readiness, the production model; what data is stored."""
+    counts = {
+        split: TrainingImage.objects.filter(split=split).count()
+        for split in TrainingImage.Split.values
+    }
+    return _page(
+        request,
+        "home.html",
+        "home",
+        production=ModelVersion.production(),
+        version_count=ModelVersion.objects.count(),
+        train_count=counts["train"],
+        test_count=counts["test"],
+        prediction_count=Prediction.objects.count(),
+    )
+
+
+@predicting
+def predict(request: HttpRequest) -> HttpResponse:
+    return _page(
+        request,
+        "predict.html",
+        "predict",
+        production=ModelVersion.production(),
+        max_upload_bytes=settings.API_MAX_UPLOAD_BYTES,
+    )
+
+
+@predicting
+def batch(request: HttpRequest) -> HttpResponse:
+    return _page(
+        request,
+        "batch.html",
+        "batch",
+        production=ModelVersion.production(),
+        max_files=settings.API_MAX_FILES,
+        max_upload_bytes=settings.API_MAX_UPLOAD_BYTES,
+    )
+
+
+def _class_labels() -> list[str]:
+    """Every class a filter could ask for: the production model's and any predicted."""
+    production = ModelVersion.production()
+    labels = set(production.class_names if production else [])
+    labels.update(Prediction.objects.values_list("top_label", flat=True).order_by().distinct())
+    return sorted(labels)
+
+
+@readable
+def history(request: HttpRequest) -> HttpResponse:
+    return _page(
+        request,
+        "history.html",
+        "history",
+        labels=_class_labels(),
+        sources=Prediction.Source.choices,
+        versions=ModelVersion.objects.values_list("number", flat=True),
+    )
+
+
+@readable
+def training_data(request: HttpRequest) -> HttpResponse:
+    return _page(
+        request,
+        "training_data.html",
+        "training-data",
+        labels=known_labels(),
+        splits=TrainingImage.Split.choices,
+        can_upload=request.user.has_perm("training.add_trainingimage"),
+        max_files=settings.API_MAX_FILES,
+        max_upload_bytes=settings.API_MAX_UPLOAD_BYTES,
+    )
+
+
+@readable
+def retrain(request: HttpRequest) -> HttpResponse:
+    return _page(
+        request,
+        "retrain.html",
+        "retrain",
+        can_retrain=request.user.has_perm("training.add_job"),
+        included_train_images=TrainingImage.objects.filter(
+            split=TrainingImage.Split.TRAIN, status=TrainingImage.Status.INCLUDED
+        ).count(),
+        defaults={
+            "epochs": recipe.DEFAULT_EPOCHS,
+            "batch_size": recipe.DEFAULT_BATCH_SIZE,
+            "learning_rate": recipe.DEFAULT_LEARNING_RATE,
+            "seed": recipe.DEFAULT_SEED,
+        },
+    )
+
+
+@readable
+def models(request: HttpRequest) -> HttpResponse:
+    return _page(
+        request,
+        "models.html",
+        "models",
+        versions=ModelVersion.objects.all(),
+        can_promote=request.user.has_perm("training.change_modelversion"),
+    )
+
+
+def _per_class_rows(metrics: dict) -> list[dict]:
+    return [
+        {"label": label, **values} for label, values in (metrics.get("per_class") or {}).items()
+    ]
+
+
+def _confusion_rows(metrics: dict) -> list[dict]:
+    """Each true class's row, every cell with its share of that row (for shading)."""
+    names, matrix = metrics.get("class_names") or [], metrics.get("confusion_matrix") or []
+    rows = []
+    for true_label, counts in zip(names, matrix, strict=False):
+        total = sum(counts) or 1
+        cells = [
+            {
+                "count": count,
+                "share": round(count / total, 3),
+                "correct": index == len(rows),
+                "dark": count / total > DARK_CELL_SHARE,
+            }
+            for index, count in enumerate(counts)
+        ]
+        rows.append({"label": true_label, "cells": cells, "total": sum(counts)})
+    return rows
+
+
+@readable
+def model_version(request: HttpRequest, number: int) -> HttpResponse:
+    """One version's evaluation on the test split: metrics, per-class table,
+    confusion matrix, and whichever of its plots exist."""
+    version = get_object_or_404(ModelVersion, number=number)
+    suffix = f"_v{number}"
+    plots = {plot.name: plot for plot in Visualization.objects.filter(name__endswith=suffix)}
+    ordered = [plots.pop(name + suffix) for name in VERSION_PLOTS if name + suffix in plots]
+    return _page(
+        request,
+        "model_version.html",
+        "models",
+        version=version,
+        metrics=version.metrics,
+        per_class=_per_class_rows(version.metrics),
+        confusion=_confusion_rows(version.metrics),
+        class_names=version.metrics.get("class_names") or version.class_names,
+        plots=ordered + sorted(plots.values(), key=lambda plot: plot.name),
+        can_promote=request.user.has_perm("training.change_modelversion"),
+        can_evaluate=request.user.has_perm("training.add_job"),
+    )
+
+
+def _version_number(plot: Visualization) -> int:
+    return int(plot.name.rsplit("_v", 1)[1])
+
+
+@readable
+def visualizations(request: HttpRequest) -> HttpResponse:
+    """The dataset plots, then every version's training curves, newest first."""
+    dataset = {plot.name: plot for plot in Visualization.objects.filter(name__in=DATASET_PLOTS)}
+    curves = Visualization.objects.filter(name__regex=r"^training_curves_v[0-9]+$")
+    return _page(
+        request,
+        "visualizations.html",
+        "visualizations",
+        dataset_plots=[dataset[name] for name in DATASET_PLOTS if name in dataset],
+        training_curves=sorted(curves, key=_version_number, reverse=True),
+    )
+
+
+def media_file(request: HttpRequest, path: str) -> HttpResponse:
+    """Stored images when SERVE_MEDIA is on (one host); in production the web server
+    in front of Django serves MEDIA_ROOT at MEDIA_URL instead."""
+    if not settings.SERVE_MEDIA:
+        raise Http404("media files are served by the web server")
+    return serve(request, path, document_root=settings.MEDIA_ROOT)

@@ -1,0 +1,26 @@
+"""The correction loop: a prediction's stored image becomes a training image."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from training.imports import ImportSummary, import_uploads
+from training.models import TrainingImage
+
+
+def add_to_training_set(
+    predictions: QuerySet, label: str, split: str
+) -> tuple[ImportSummary, dict]:
+    """Each prediction's stored image as a training image (source `prediction`).
+
+    Idempotent by content (sha256): an image already in the training set is left as
+    it is; its current label is returned so the curator can relabel it instead.
+    """
+    files = []
+    for prediction in predictions:
+        with prediction.image.open("rb") as handle:
+            files.append((prediction.original_name or prediction.image.name, handle.read()))
+    summary = import_uploads(files, label, split, source=TrainingImage.Source.PREDICTION)
+    hashes = {prediction.image_sha256 for prediction in predictions}
+    existing = TrainingImage.objects.filter(sha256__in=hashes).exclude(label=label)
+    return summary, dict(existing.values_list("sha256", "label"))

@@ -1,0 +1,63 @@
+"""A 1-epoch retrain on a small subset, started and followed in a real browser with a
+real training worker."""
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from playwright.sync_api import expect
+
+from tests.workers import JOB_TEST
+from training.models import Job, ModelVersion
+
+pytestmark = [*JOB_TEST, pytest.mark.browser]
+TRAINING_WAIT_MS = 180_000
+
+
+@pytest.fixture(scope="module")
+def worker(start_worker):
+    return start_worker("browser-training", queues="training", prefetch=1)
+
+
+@pytest.fixture
+def trainer(db):
+    user = User.objects.create_user("trainer")
+    user.user_permissions.add(Permission.objects.get(codename="add_job"))
+    return user
+
+
+def test_start_a_one_epoch_retrain_and_see_it_finish_with_its_curves(
+    browser_session, worker, curated_small, trainer
+):
+    browser_session.sign_in(trainer)
+    page = browser_session.open("/retrain/")
+    page.fill("#retrain-epochs", "1")
+    page.fill("#retrain-batch-size", "32")
+    page.click("text=More options")
+    page.fill("#retrain-max-images", "100")
+    browser_session.screenshot("retrain-form")
+    page.click("#retrain-submit")
+    expect(page.locator("#training-job")).to_be_visible()
+    expect(page.locator("#training-status")).to_have_text("succeeded", timeout=TRAINING_WAIT_MS)
+    job = Job.objects.get()
+    assert (job.submitted_by, job.parameters["max_train_images"]) == (trainer, 100)
+    expect(page.locator("#training-epoch")).to_have_text("epoch 1 of 1")
+    assert page.locator("#training-progress").evaluate("bar => bar.value") == 1
+    # One point per curve, drawn from the job's history.
+    for chart in ["#loss-chart", "#accuracy-chart"]:
+        expect(page.locator(f"{chart} polyline")).to_have_count(2)
+        expect(page.locator(f"{chart} circle")).to_have_count(2)
+    version = ModelVersion.objects.get()
+    expect(page.locator("#training-message")).to_contain_text(f"created v{version.number}")
+    expect(page.locator("#recent-jobs")).to_contain_text("succeeded")
+    browser_session.screenshot("retrain-finished")
+
+    page.click("#training-version")
+    expect(page.locator("h1")).to_contain_text(f"Version {version.number}")
+    expect(page.locator("#per-class tbody tr")).to_have_count(10)
+    browser_session.screenshot("version")
+
+
+def test_without_the_permission_the_api_refusal_is_shown(browser_session, curated_small, db):
+    browser_session.sign_in(User.objects.create_user("viewer"))
+    page = browser_session.open("/retrain/")
+    expect(page.locator("#retrain-form")).to_have_count(0)
+    expect(page.locator("main")).to_contain_text("may not start training")

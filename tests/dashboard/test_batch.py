@@ -1,0 +1,22 @@
+import pytest
+
+pytestmark = pytest.mark.django_db
+
+
+def test_offers_many_files_or_a_zip_and_states_the_limits(client, settings):
+    settings.API_MAX_FILES = 250
+    content = client.get("/batch/").content.decode()
+    assert 'multiple accept="image/*,.zip,application/zip"' in content
+    assert "Up to 250 files of at most 10.0\xa0MB each" in content
+    assert '<progress id="batch-progress" max="1" value="0">' in content
+
+
+def test_cancel_is_offered_to_signed_in_submitters_only(client, sign_in):
+    assert b'data-signed-in="false"' in client.get("/batch/").content
+    sign_in()
+    assert b'data-signed-in="true"' in client.get("/batch/").content
+
+
+def test_anonymous_visitors_sign_in_first_when_predicting_needs_a_login(client, settings):
+    settings.API_ANONYMOUS_PREDICT = False
+    assert client.get("/batch/")["Location"] == "/accounts/login/?next=/batch/"

@@ -1,0 +1,21 @@
+import pytest
+
+from ml_core import config as recipe
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_form_needs_the_permission_to_start_jobs(client, sign_in, curated_small):
+    assert b'id="retrain-form"' not in client.get("/retrain/").content
+    sign_in("add_job")
+    content = client.get("/retrain/").content.decode()
+    assert 'id="retrain-form"' in content
+    assert "trains on the 200 included train-split images" in content
+
+
+def test_the_form_starts_from_the_recipe_defaults(client, sign_in):
+    sign_in("add_job")
+    content = client.get("/retrain/").content.decode()
+    assert f'name="epochs" min="1" max="500" value="{recipe.DEFAULT_EPOCHS}"' in content
+    assert f'name="batch_size" min="1" max="4096" value="{recipe.DEFAULT_BATCH_SIZE}"' in content
+    assert 'name="auto_promote"' in content and 'name="max_train_images"' in content
