@@ -31,6 +31,31 @@ if PRODUCTION and (not SECRET_KEY or DEBUG):
     )
 SECRET_KEY = SECRET_KEY or "insecure-local-development-key"
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+# Origins trusted for CSRF on HTTPS, e.g. https://classifier.example.com.
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+# --- HTTPS and security headers (production mode turns them on; see README) --------
+# Cookies only over HTTPS, and never readable by page scripts (the CSRF cookie must
+# stay readable: the dashboard's scripts send it back as the X-CSRFToken header).
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", PRODUCTION)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_HTTPONLY = True
+# Behind a TLS-terminating proxy, Django sees plain HTTP: the proxy's
+# X-Forwarded-Proto header says whether the client used HTTPS. Only enable this
+# when the proxy always sets (and overwrites) that header.
+if env_bool("DJANGO_BEHIND_TLS_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# A proxy that redirects to HTTPS itself may set this false (check --deploy then warns).
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", PRODUCTION)
+# Health checks come from load balancers over plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^api/v1/health/"]
+SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31_536_000 if PRODUCTION else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", PRODUCTION)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
