@@ -15,7 +15,7 @@ from django.conf import settings
 from ml_core.preprocessing import decode_with_format, image_to_array, to_uint8
 from predictions.inference import encode_pixels
 from predictions.models import Prediction
-from training.imports import store_image_file
+from training.imports import all_or_nothing, store_image_file
 
 
 class PredictionUnavailable(Exception):
@@ -44,9 +44,13 @@ def predict_images_now(
     for original_name, content in images:
         image, image_format = decode_with_format(content)
         prepared.append((original_name, content, image_format, to_uint8(image_to_array(image))))
+    with all_or_nothing():  # one image that cannot be stored leaves none stored
+        stored = [
+            store_image_file("predictions", content, image_format)
+            for _, content, image_format, _ in prepared
+        ]
     pending = []
-    for original_name, content, image_format, pixels in prepared:
-        name, sha256 = store_image_file("predictions", content, image_format)
+    for (original_name, _, _, pixels), (name, sha256) in zip(prepared, stored, strict=True):
         pending.append(
             predict_images.apply_async(
                 kwargs={

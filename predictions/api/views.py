@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from classifier_site.api import CanPredict, MultipartPostMixin, error
+from ml_core.datasets import display_name
 from ml_core.preprocessing import InvalidImageError
 from predictions import batch
 from predictions.api.serializers import (
@@ -28,6 +29,7 @@ from predictions.models import Prediction
 from predictions.single import PredictionUnavailable, predict_images_now
 from training.api.serializers import JobSerializer
 from training.api.views import CancellableJobMixin
+from training.imports import all_or_nothing
 from training.models import Job
 
 
@@ -78,7 +80,8 @@ class PredictManyView(APIView):
 def _predict(uploads: list, top_k: int, shape) -> Response:
     try:
         results = predict_images_now(
-            [(upload.name or "", upload.read()) for upload in uploads], Prediction.Source.API
+            [(display_name(upload.name or ""), upload.read()) for upload in uploads],
+            Prediction.Source.API,
         )
     except InvalidImageError as exc:
         field = "image" if len(uploads) == 1 else "images"
@@ -189,11 +192,12 @@ class BatchJobViewSet(
                 images = batch.images_from_zip(archive)
             else:
                 images = [
-                    batch.UploadedImage(upload.name or "", upload.read())
+                    batch.UploadedImage(display_name(upload.name or ""), upload.read())
                     for upload in serializer.validated_data["images"]
                 ]
             user = request.user if request.user.is_authenticated else None
-            job = batch.submit_batch_job(images, user=user)
+            with all_or_nothing():  # a failed submit leaves no rows and no new files
+                job = batch.submit_batch_job(images, user=user)
         except batch.InvalidBatch as exc:
             return error(400, "invalid input", errors={"images": exc.errors})
         except batch.NoProductionModel as exc:
