@@ -112,7 +112,11 @@ SQLITE_PATH = env_path("SQLITE_PATH", BASE_DIR / "db.sqlite3")
 SQLITE_BUSY_TIMEOUT_SECONDS = env_int("SQLITE_BUSY_TIMEOUT_SECONDS", 30, minimum=1)
 DATABASE_URL = env_str("DATABASE_URL", "")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    # Health checks: a connection that broke (database restarted) is replaced before
+    # a request uses it, instead of failing that request.
+    DATABASES = {
+        "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+    }
 else:
     DATABASES = {
         "default": {
@@ -183,8 +187,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = (
     {"global_keyprefix": REDIS_KEY_PREFIX} if REDIS_KEY_PREFIX else {}
 )
+# How often celery beat runs the sweep that recovers jobs whose worker was lost.
+JOB_RECOVERY_INTERVAL_SECONDS = env_float("JOB_RECOVERY_INTERVAL_SECONDS", 30.0, minimum=0.5)
 CELERY_BEAT_SCHEDULE = {
-    "recover-stale-jobs": {"task": "training.tasks.recover_stale_jobs", "schedule": 30.0},
+    "recover-stale-jobs": {
+        "task": "training.tasks.recover_stale_jobs",
+        "schedule": JOB_RECOVERY_INTERVAL_SECONDS,
+    },
 }
 
 # --- Jobs and serving ---------------------------------------------------------------

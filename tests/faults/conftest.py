@@ -1,0 +1,38 @@
+"""The fault suite: the service on private Redis and PostgreSQL (tests/faults/services.py),
+driven over HTTP; each test kills or restarts one part and checks what was stored."""
+
+import io
+
+import pytest
+import requests
+
+from ml_core.preprocessing import encode_png
+from tests.faults.services import Deployment
+
+pytestmark = pytest.mark.faults
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory, trained_artifacts, shared_storage):
+    artifacts = {**trained_artifacts, "models_dir": shared_storage["models"]}
+    service = Deployment(
+        tmp_path_factory.mktemp("deployment"), artifacts, BATCH_JOB_CHUNK_SIZE="4"
+    )
+    yield service
+    service.stop()
+
+
+def submit_batch(deployment: Deployment, images) -> int:
+    files = [("images", (f"{index}.png", io.BytesIO(encode_png(pixels)), "image/png"))
+             for index, pixels in enumerate(images)]  # fmt: skip
+    response = requests.post(f"{deployment.base_url}/api/v1/batch-jobs/", files=files, timeout=120)
+    assert response.status_code == 202, response.text
+    return response.json()["id"]
+
+
+def assert_every_image_has_exactly_one_prediction(deployment: Deployment, job_id: int) -> None:
+    job = deployment.job(job_id)
+    assert job["status"] == "succeeded", job
+    counts = deployment.predictions_per_item(job_id)
+    assert len(counts) == job["total"] == job["processed"]
+    assert set(counts.values()) == {1}, {p: n for p, n in counts.items() if n != 1}
