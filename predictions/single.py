@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis
 from celery.exceptions import TimeoutError as CeleryTimeoutError
 from django.conf import settings
+from kombu.exceptions import OperationalError as QueueError
 
 from ml_core.preprocessing import decode_with_format, image_to_array, to_uint8
 from predictions.inference import encode_pixels
@@ -38,8 +40,6 @@ def predict_images_now(
     anything is stored or sent); then all requests are sent before waiting, so a
     worker's micro-batching answers them together.
     """
-    from predictions.tasks import predict_images
-
     prepared = []
     for original_name, content in images:
         image, image_format = decode_with_format(content)
@@ -52,7 +52,7 @@ def predict_images_now(
     pending = []
     for (original_name, _, _, pixels), (name, sha256) in zip(prepared, stored, strict=True):
         pending.append(
-            predict_images.apply_async(
+            _send(
                 kwargs={
                     "pixels": encode_pixels(pixels),
                     "image": name,
@@ -65,12 +65,32 @@ def predict_images_now(
     return [_answer(result) for result in pending]
 
 
+# Celery's result backend raises RuntimeError once its reconnection attempts to Redis
+# run out; the broker raises kombu's OperationalError.
+_QUEUE_DOWN = (QueueError, redis.RedisError, RuntimeError)
+
+
+def _send(**options):
+    from predictions.tasks import predict_images
+
+    try:
+        return predict_images.apply_async(**options)
+    except _QUEUE_DOWN as exc:
+        raise PredictionUnavailable(
+            "the task queue (Redis) is unavailable; try again in a few seconds"
+        ) from exc
+
+
 def _answer(pending) -> dict[str, Any]:
     try:
         result = pending.get(timeout=settings.PREDICTION_TIMEOUT_SECONDS)
     except CeleryTimeoutError as exc:
         raise PredictionUnavailable(
             f"no inference worker answered within {settings.PREDICTION_TIMEOUT_SECONDS:g} s"
+        ) from exc
+    except _QUEUE_DOWN as exc:
+        raise PredictionUnavailable(
+            "the task queue (Redis) is unavailable; try again in a few seconds"
         ) from exc
     if "error" in result:
         raise PredictionUnavailable(result["error"])

@@ -15,9 +15,7 @@ pytestmark = pytest.mark.faults
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory, trained_artifacts, shared_storage):
     artifacts = {**trained_artifacts, "models_dir": shared_storage["models"]}
-    service = Deployment(
-        tmp_path_factory.mktemp("deployment"), artifacts, BATCH_JOB_CHUNK_SIZE="4"
-    )
+    service = Deployment(tmp_path_factory.mktemp("deployment"), artifacts, BATCH_JOB_CHUNK_SIZE="4")
     yield service
     service.stop()
 

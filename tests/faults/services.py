@@ -17,7 +17,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import psycopg
@@ -224,8 +223,9 @@ class Deployment:
         return worker
 
     def start_beat(self) -> None:
+        schedule = str(self.folder / "beat-schedule")
         command = [sys.executable, "-m", "celery", "-A", "classifier_site", "beat",
-                   "--schedule", str(self.folder / "beat-schedule"), "--loglevel", "INFO"]  # fmt: skip
+                   "--schedule", schedule, "--loglevel", "INFO"]  # fmt: skip
         self.beat = _spawn(command, self.folder / "beat.log", self.environment, cwd=ROOT)
 
     def start_web(self) -> None:

@@ -35,9 +35,7 @@ def client_loop(deployment, image: bytes, outcomes: list, stop_at: float) -> Non
         sent += 1
 
 
-def test_no_request_fails_and_every_answer_matches_one_stored_prediction(
-    deployment, mini_dataset
-):
+def test_no_request_fails_and_every_answer_matches_one_stored_prediction(deployment, mini_dataset):
     deployment.start_web()
     deployment.start_worker("inference")
     outcomes: list = []
