@@ -13,9 +13,11 @@ pytestmark = pytest.mark.faults
 
 
 @pytest.fixture(scope="module")
-def deployment(tmp_path_factory, trained_artifacts, shared_storage):
+def deployment(request, tmp_path_factory, trained_artifacts, shared_storage):
+    """A deployment per test module; a module's DEPLOYMENT_SETTINGS override settings."""
     artifacts = {**trained_artifacts, "models_dir": shared_storage["models"]}
-    service = Deployment(tmp_path_factory.mktemp("deployment"), artifacts, BATCH_JOB_CHUNK_SIZE="4")
+    settings = {"BATCH_JOB_CHUNK_SIZE": "4", **getattr(request.module, "DEPLOYMENT_SETTINGS", {})}
+    service = Deployment(tmp_path_factory.mktemp("deployment"), artifacts, **settings)
     yield service
     service.stop()
 

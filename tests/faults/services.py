@@ -149,7 +149,8 @@ class PrivatePostgres:
 
     def query(self, sql: str, *parameters) -> list[tuple]:
         with psycopg.connect(self.url, autocommit=True) as connection:
-            return connection.execute(sql, parameters).fetchall()
+            cursor = connection.execute(sql, parameters)
+            return cursor.fetchall() if cursor.description else []
 
     def value(self, sql: str, *parameters):
         return self.query(sql, *parameters)[0][0]
