@@ -175,7 +175,12 @@ CELERY_TASK_ROUTES = {"training.tasks.run_training_job": {"queue": "training"}}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # inference workers raise it to the batch size
-CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# Not True: cancelling on a broker connection loss makes Celery 5.6 write the
+# cancellation to the result backend (the same Redis, gone), which kills the worker
+# (tests/faults/test_redis_restarted.py; celery/celery#7705). Running tasks finish;
+# their acknowledgement is lost with the connection and the message is delivered
+# again, which every task here tolerates.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # Longer than the longest job, or Redis would hand a running job to a second worker.
 LONGEST_JOB_SECONDS = env_int("LONGEST_JOB_SECONDS", 12 * 3600, minimum=60)
 # A key prefix lets several deployments (or test runs) share one Redis safely.
