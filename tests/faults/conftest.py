@@ -8,14 +8,22 @@ import requests
 
 from ml_core.preprocessing import encode_png
 from tests.faults.services import Deployment
+from tests.workers import train_fixture_model
 
 pytestmark = pytest.mark.faults
 
 
+@pytest.fixture(scope="session")
+def fault_model(tmp_path_factory, small_dataset) -> dict:
+    """One trained model for every deployment of the suite."""
+    models_dir = tmp_path_factory.mktemp("fault-models")
+    return {**train_fixture_model(models_dir, small_dataset), "models_dir": models_dir}
+
+
 @pytest.fixture(scope="module")
-def deployment(request, tmp_path_factory, trained_artifacts, shared_storage):
+def deployment(request, tmp_path_factory, fault_model):
     """A deployment per test module; a module's DEPLOYMENT_SETTINGS override settings."""
-    artifacts = {**trained_artifacts, "models_dir": shared_storage["models"]}
+    artifacts = fault_model
     settings = {"BATCH_JOB_CHUNK_SIZE": "4", **getattr(request.module, "DEPLOYMENT_SETTINGS", {})}
     service = Deployment(tmp_path_factory.mktemp("deployment"), artifacts, **settings)
     yield service

@@ -229,11 +229,11 @@ class Deployment:
                    "--schedule", schedule, "--loglevel", "INFO"]  # fmt: skip
         self.beat = _spawn(command, self.folder / "beat.log", self.environment, cwd=ROOT)
 
-    def start_web(self) -> None:
+    def start_web(self, keep_alive_seconds: int = 2) -> None:
         command = [sys.executable, "-m", "gunicorn", "classifier_site.wsgi:application",
                    "--bind", f"127.0.0.1:{self.web_port}", "--worker-class", "gthread",
                    "--workers", "2", "--threads", "4", "--graceful-timeout", "30",
-                   "--no-control-socket"]  # fmt: skip
+                   "--keep-alive", str(keep_alive_seconds), "--no-control-socket"]  # fmt: skip
         self.web = _spawn(command, self.folder / "web.log", self.environment, cwd=ROOT)
         wait_for(self._web_answers, START_TIMEOUT_SECONDS, 0.1, "the web server to start")
 
@@ -288,3 +288,25 @@ class Deployment:
                 job_id,
             )
         )
+
+
+def artifacts_for_untrained_model(models_dir: Path, class_names: list[str]) -> dict:
+    """A model with random weights, saved as a version artefact (for the soak run,
+    where serving speed matters and accuracy does not)."""
+    from ml_core.artifacts import build_metadata, save_artifacts
+    from ml_core.model import build_model
+    from ml_core.preprocessing import INPUT_SHAPE, PREPROCESSING_VERSION
+
+    save_artifacts(
+        build_model(INPUT_SHAPE, len(class_names)),
+        models_dir / "untrained",
+        build_metadata(
+            class_names=class_names,
+            input_shape=INPUT_SHAPE,
+            preprocessing_version=PREPROCESSING_VERSION,
+            metrics={"accuracy": 0.0},
+            dataset_fingerprint="untrained",
+            training_parameters={},
+        ),
+    )
+    return {"artifact_path": "untrained", "class_names": class_names, "models_dir": models_dir}
