@@ -27,7 +27,10 @@ def client_loop(deployment, image: bytes, outcomes: list, stop_at: float) -> Non
                 timeout=60,
             )
         except requests.ConnectionError as exc:
-            outcomes.append(("refused", str(exc)[:100]))
+            # Refused: the server never saw the request. Cut: it was sent, and the
+            # server may have acted on it before the connection closed.
+            refused = "Failed to establish a new connection" in str(exc)
+            outcomes.append(("refused" if refused else "cut", str(exc)[:100]))
             time.sleep(0.1)
             continue
         body = response.json() if response.headers["Content-Type"] == "application/json" else {}
@@ -35,7 +38,7 @@ def client_loop(deployment, image: bytes, outcomes: list, stop_at: float) -> Non
         sent += 1
 
 
-def test_no_request_fails_and_every_answer_matches_one_stored_prediction(deployment, mini_dataset):
+def test_no_request_fails_and_no_answer_is_lost_or_given_twice(deployment, mini_dataset):
     deployment.start_web()
     deployment.start_worker("inference")
     outcomes: list = []
@@ -57,10 +60,15 @@ def test_no_request_fails_and_every_answer_matches_one_stored_prediction(deploym
     for thread in threads:
         thread.join()
 
-    answered = [outcome for outcome in outcomes if outcome[0] != "refused"]
+    answered = [outcome for outcome in outcomes if outcome[0] not in {"refused", "cut"}]
+    cut = [outcome for outcome in outcomes if outcome[0] == "cut"]
     assert len(answered) == CLIENTS * REQUESTS_PER_CLIENT
     assert {status for status, _ in answered} == {200}, answered
-    ids = sorted(prediction_id for _, prediction_id in answered)
-    stored = [row[0] for row in deployment.postgres.query(
-        "SELECT id FROM predictions_prediction WHERE source = 'api' ORDER BY id")]  # fmt: skip
-    assert ids == stored, "every stored prediction was answered, and only once"
+    answered_ids = [prediction_id for _, prediction_id in answered]
+    stored = {row[0] for row in deployment.postgres.query(
+        "SELECT id FROM predictions_prediction WHERE source = 'api'")}  # fmt: skip
+    assert len(set(answered_ids)) == len(answered_ids), "no answer was given twice"
+    assert set(answered_ids) <= stored, "every answered prediction is stored"
+    # A stored prediction nobody received can only come from a request whose
+    # connection was cut while the server worked on it (the client then retried).
+    assert len(stored - set(answered_ids)) <= len(cut), (len(stored), len(answered_ids), cut)
