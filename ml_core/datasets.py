@@ -398,5 +398,5 @@ def read_zip_images(
                     )
                 files.append((display_name(parts[-1]), archive.read(info)))
     except _ZIP_ERRORS as exc:
-        raise DatasetError(f"{label}: not a readable zip ({type(exc).__name__}: {exc})") from exc
+        raise DatasetError(f"{label}: not a valid zip ({exc})") from exc
     return files

@@ -7,7 +7,7 @@ import pytest
 import requests
 
 from ml_core.preprocessing import encode_png
-from tests.faults.services import Deployment
+from tests.faults.services import Deployment, PrivatePostgres, PrivateRedis
 from tests.workers import train_fixture_model
 
 pytestmark = pytest.mark.faults
@@ -20,12 +20,21 @@ def fault_model(tmp_path_factory, small_dataset) -> dict:
     return {**train_fixture_model(models_dir, small_dataset), "models_dir": models_dir}
 
 
+@pytest.fixture(scope="session")
+def private_services(tmp_path_factory):
+    """One private Redis and PostgreSQL cluster for the suite; tests may kill them."""
+    services = PrivateRedis(tmp_path_factory.mktemp("redis")), PrivatePostgres()
+    yield services
+    services[0].stop()
+    services[1].destroy()
+
+
 @pytest.fixture(scope="module")
-def deployment(request, tmp_path_factory, fault_model):
+def deployment(request, tmp_path_factory, fault_model, private_services):
     """A deployment per test module; a module's DEPLOYMENT_SETTINGS override settings."""
-    artifacts = fault_model
     settings = {"BATCH_JOB_CHUNK_SIZE": "4", **getattr(request.module, "DEPLOYMENT_SETTINGS", {})}
-    service = Deployment(tmp_path_factory.mktemp("deployment"), artifacts, **settings)
+    folder = tmp_path_factory.mktemp("deployment")
+    service = Deployment(folder, fault_model, private_services, **settings)
     yield service
     service.stop()
 

@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import psycopg
@@ -119,13 +120,19 @@ class PrivatePostgres:
         self._run(_postgres_bin("initdb"), "-D", str(self.data), "-U", "postgres",
                   "--auth", "trust", "--no-sync")  # fmt: skip
         self.start()
-        self.url = f"postgres://postgres@127.0.0.1:{self.port}/classifier"
-        with psycopg.connect(self.admin_url, autocommit=True) as connection:
-            connection.execute("CREATE DATABASE classifier")
+        self.url = self.url_for("postgres")  # the database query() uses
 
-    @property
-    def admin_url(self) -> str:
-        return f"postgres://postgres@127.0.0.1:{self.port}/postgres"
+    def url_for(self, database: str) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
+
+    def has_database(self, name: str) -> bool:
+        with psycopg.connect(self.url_for("postgres"), autocommit=True) as connection:
+            found = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+            return found.fetchone() is not None
+
+    def create_database(self, name: str, template: str = "template1") -> None:
+        with psycopg.connect(self.url_for("postgres"), autocommit=True) as connection:
+            connection.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
 
     def _run(self, *command: str) -> None:
         subprocess.run([*self.as_user, *command], check=True, capture_output=True, timeout=120)
@@ -156,16 +163,30 @@ class PrivatePostgres:
         return self.query(sql, *parameters)[0][0]
 
 
+MIGRATED_TEMPLATE = "migrated"
+
+
 class Deployment:
     """The service on private Redis and PostgreSQL: migrated, with a production
-    model; its web server and workers are started by the tests that need them."""
+    model; its web server and workers are started by the tests that need them.
 
-    def __init__(self, folder: Path, trained_artifacts: dict, **settings: str) -> None:
+    Given `services` (a PrivateRedis and a PrivatePostgres shared by several
+    deployments, one after another), it takes a fresh database copied from a
+    migrated template and an emptied Redis; otherwise it starts its own."""
+
+    def __init__(
+        self,
+        folder: Path,
+        trained_artifacts: dict,
+        services: tuple[PrivateRedis, PrivatePostgres] | None = None,
+        **settings: str,
+    ) -> None:
         self.folder = folder
-        self.redis = PrivateRedis(folder)
-        self.postgres = PrivatePostgres()
+        self.owns_services = services is None
+        self.redis, self.postgres = services or (PrivateRedis(folder), PrivatePostgres())
+        redis.Redis.from_url(self.redis.url).flushall()  # our private instance only
         self.environment = {
-            "DATABASE_URL": self.postgres.url,
+            "DATABASE_URL": "",
             "REDIS_URL": self.redis.url,
             "MEDIA_ROOT": str(folder / "media"),
             "MODELS_DIR": str(folder / "models"),
@@ -185,7 +206,13 @@ class Deployment:
         self.web: subprocess.Popen | None = None
         self.beat: subprocess.Popen | None = None
         self.web_port = free_port(range(8300, 8400))
-        self.manage("migrate", "--no-input")
+        if not self.postgres.has_database(MIGRATED_TEMPLATE):
+            self.postgres.create_database(MIGRATED_TEMPLATE)
+            self.environment["DATABASE_URL"] = self.postgres.url_for(MIGRATED_TEMPLATE)
+            self.manage("migrate", "--no-input")
+        database = f"deployment_{os.getpid()}_{time.monotonic_ns()}"
+        self.postgres.create_database(database, template=MIGRATED_TEMPLATE)
+        self.postgres.url = self.environment["DATABASE_URL"] = self.postgres.url_for(database)
         shutil.copytree(
             Path(trained_artifacts["models_dir"]) / trained_artifacts["artifact_path"],
             folder / "models" / trained_artifacts["artifact_path"],
@@ -247,12 +274,15 @@ class Deployment:
         _terminate(self.web)
 
     def stop(self) -> None:
+        """Kill everything at once: a throw-away deployment needs no clean shutdown."""
         for worker in self.workers:
-            worker.stop()
-        _terminate(self.beat)
-        self.stop_web()
-        self.redis.stop()
-        self.postgres.destroy()
+            worker.kill()
+            worker.log.close()
+        _terminate(self.beat, signal.SIGKILL)
+        _terminate(self.web, signal.SIGKILL)
+        if self.owns_services:
+            self.redis.stop()
+            self.postgres.destroy()
 
     def log(self, name: str) -> str:
         return (self.folder / name).read_text(errors="replace")

@@ -39,7 +39,7 @@ def test_the_retrain_is_run_again_and_registers_exactly_one_whole_version(
 
     response = requests.post(
         f"{deployment.base_url}/api/v1/training-jobs/",
-        json={"epochs": 3, "batch_size": 8},
+        json={"epochs": 2, "batch_size": 16},
         headers={"Authorization": f"Token {token}"},
         timeout=30,
     )
