@@ -8,6 +8,7 @@ and a Redis database of their own (TEST_REDIS_URL, default db 15), emptied first
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -91,7 +92,8 @@ class Worker:
 
     def kill(self) -> None:
         """SIGKILL the worker and its pool processes, as a crash or OOM kill would."""
-        os.killpg(self.process.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # killed already
+            os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=30)
 
     def stop(self) -> None:
