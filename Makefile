@@ -18,7 +18,7 @@ export TEST_REDIS_URL
 export DJANGO_DEBUG ?= true
 export CIFAR_ARCHIVE
 
-.PHONY: run test lint test-data redis migrate import train evaluate bench clean
+.PHONY: run test lint audit faults soak test-data redis migrate import train evaluate bench clean
 
 $(STAMP): requirements.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version.split()[0]'
@@ -51,13 +51,30 @@ lint: $(STAMP)
 	$(BIN)/nbstripout --verify notebook/*.ipynb
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
+## audit: known vulnerabilities in the pinned requirements (pip-audit, PyPI's data)
+audit: $(STAMP)
+	@report=$$(mktemp); \
+	$(BIN)/pip-audit --requirement requirements.txt --progress-spinner off --desc on >$$report 2>&1; \
+	status=$$?; grep -v -e "could not be audited" -e "^WARNING: Location" $$report; \
+	skipped=$$(grep -c "could not be audited" $$report); rm -f $$report; \
+	if [ "$$skipped" -gt 0 ]; then echo "!! pip-audit: $$skipped packages could not be audited (no vulnerability data for their versions)"; fi; \
+	exit $$status
+
+## faults: the fault suite alone (also part of `make test`)
+faults: test-data redis
+	$(BIN)/python -m pytest -m faults tests/faults
+
+## soak: mixed traffic against a private deployment with a retrain in the middle
+soak: test-data
+	$(BIN)/python bench/soak.py
+
 ## redis: start a local Redis (no persistence) unless one answers already
 redis:
 	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || \
 	redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
 
 ## test: lint, the whole suite on SQLite, then the database tests on PostgreSQL
-test: lint test-data redis
+test: lint audit test-data redis
 	$(BIN)/python -m pytest
 	@if [ -n "$$CI" ] || pg_isready -q -d "$(TEST_POSTGRES_URL)" 2>/dev/null; then \
 		echo "== again on PostgreSQL: tests/training tests/predictions tests/api =="; \

@@ -89,6 +89,14 @@ def exception_handler(exc, context) -> Response | None:
     # Imported here: rest_framework.views imports this module's permission class.
     from rest_framework.views import exception_handler as drf_exception_handler
 
+    from training.imports import StorageFull
+
+    if isinstance(exc, StorageFull):
+        return error(507, str(exc))
+    if unavailable := _unavailable_service(exc):
+        response = error(503, f"{unavailable} is unavailable; try again in a few seconds")
+        response["Retry-After"] = "5"
+        return response
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -96,6 +104,19 @@ def exception_handler(exc, context) -> Response | None:
     if isinstance(data, list) or (isinstance(data, dict) and "detail" not in data):
         response.data = {"detail": "invalid input", "errors": data}
     return response
+
+
+def _unavailable_service(exc: Exception) -> str | None:
+    """Which backing service a connection failure came from, if it is one: clients
+    get a 503 to retry, not a 500 (the fault tests restart each of them)."""
+    from django.db import InterfaceError, OperationalError
+    from kombu.exceptions import OperationalError as QueueError
+
+    if isinstance(exc, OperationalError | InterfaceError):
+        return "the database"
+    if isinstance(exc, QueueError | redis.ConnectionError | redis.TimeoutError):
+        return "the task queue (Redis)"
+    return None
 
 
 def error(status: int, detail: str, **extra) -> Response:
@@ -114,6 +135,26 @@ def not_found(request, exception=None):
     if _wants_json(request):
         return JsonResponse({"detail": f"no such endpoint: {request.path}"}, status=404)
     return page_not_found(request, exception)
+
+
+def bad_request(request, exception=None):
+    """Requests Django itself refuses before a view runs (too many files or fields,
+    form fields over the memory limit): a JSON body under /api/ saying which limit."""
+    from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+    from django.http import JsonResponse
+    from django.views.defaults import bad_request as html_bad_request
+
+    if not _wants_json(request):
+        return html_bad_request(request, exception)
+    if isinstance(exception, TooManyFilesSent):
+        detail = f"at most {settings.API_MAX_FILES} files per request"
+    elif isinstance(exception, RequestDataTooBig):
+        detail = f"the form fields exceed {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes"
+    elif isinstance(exception, TooManyFieldsSent):
+        detail = f"at most {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} form fields per request"
+    else:
+        detail = "bad request"
+    return JsonResponse({"detail": detail}, status=400)
 
 
 def server_error(request):

@@ -31,6 +31,31 @@ if PRODUCTION and (not SECRET_KEY or DEBUG):
     )
 SECRET_KEY = SECRET_KEY or "insecure-local-development-key"
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+# Origins trusted for CSRF on HTTPS, e.g. https://classifier.example.com.
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+# --- HTTPS and security headers (production mode turns them on; see README) --------
+# Cookies only over HTTPS, and never readable by page scripts (the CSRF cookie must
+# stay readable: the dashboard's scripts send it back as the X-CSRFToken header).
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", PRODUCTION)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_HTTPONLY = True
+# Behind a TLS-terminating proxy, Django sees plain HTTP: the proxy's
+# X-Forwarded-Proto header says whether the client used HTTPS. Only enable this
+# when the proxy always sets (and overwrites) that header.
+if env_bool("DJANGO_BEHIND_TLS_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# A proxy that redirects to HTTPS itself may set this false (check --deploy then warns).
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", PRODUCTION)
+# Health checks come from load balancers over plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^api/v1/health/"]
+SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31_536_000 if PRODUCTION else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", PRODUCTION)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", PRODUCTION)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -88,7 +113,11 @@ SQLITE_PATH = env_path("SQLITE_PATH", BASE_DIR / "db.sqlite3")
 SQLITE_BUSY_TIMEOUT_SECONDS = env_int("SQLITE_BUSY_TIMEOUT_SECONDS", 30, minimum=1)
 DATABASE_URL = env_str("DATABASE_URL", "")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+    # Health checks: a connection that broke (database restarted) is replaced before
+    # a request uses it, instead of failing that request.
+    DATABASES = {
+        "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+    }
 else:
     DATABASES = {
         "default": {
@@ -165,7 +194,12 @@ CELERY_TASK_ROUTES = {
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # inference workers raise it to the batch size
-CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# Not True: cancelling on a broker connection loss makes Celery 5.6 write the
+# cancellation to the result backend (the same Redis, gone), which kills the worker
+# (tests/faults/test_redis_restarted.py; celery/celery#7705). Running tasks finish;
+# their acknowledgement is lost with the connection and the message is delivered
+# again, which every task here tolerates.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # Longer than the longest job, or Redis would hand a running job to a second worker.
 LONGEST_JOB_SECONDS = env_int("LONGEST_JOB_SECONDS", 12 * 3600, minimum=60)
 # A key prefix lets several deployments (or test runs) share one Redis safely.
@@ -177,8 +211,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = (
     {"global_keyprefix": REDIS_KEY_PREFIX} if REDIS_KEY_PREFIX else {}
 )
+# How often celery beat runs the sweep that recovers jobs whose worker was lost.
+JOB_RECOVERY_INTERVAL_SECONDS = env_float("JOB_RECOVERY_INTERVAL_SECONDS", 30.0, minimum=0.5)
 CELERY_BEAT_SCHEDULE = {
-    "recover-stale-jobs": {"task": "training.tasks.recover_stale_jobs", "schedule": 30.0},
+    "recover-stale-jobs": {
+        "task": "training.tasks.recover_stale_jobs",
+        "schedule": JOB_RECOVERY_INTERVAL_SECONDS,
+    },
 }
 
 # --- Jobs and serving ---------------------------------------------------------------

@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from dashboard.views import media_file
 
+handler400 = "classifier_site.api.bad_request"
 handler404 = "classifier_site.api.not_found"
 handler500 = "classifier_site.api.server_error"
 

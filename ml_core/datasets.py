@@ -11,6 +11,7 @@ import io
 import pickle
 import re
 import tarfile
+import unicodedata
 import urllib.request
 import zipfile
 import zlib
@@ -32,6 +33,14 @@ CIFAR_ROW_LENGTH = 3 * CIFAR_IMAGE_SIDE * CIFAR_IMAGE_SIDE
 # hostile archive (zip bomb, millions of entries) from exhausting memory.
 MAX_MEMBER_BYTES = 50 * 1024 * 1024
 MAX_ZIP_MEMBERS = 200_000
+# A zip read whole into memory (a batch job's) is also bounded in total: 200 members
+# of 49 MB each pass the member limit but would need 10 GB.
+MAX_ZIP_TOTAL_BYTES = 512 * 1024 * 1024
+# What zipfile raises besides BadZipFile for archives it cannot read: encrypted
+# members (RuntimeError) and compression methods it lacks (NotImplementedError).
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, EOFError, RuntimeError,
+               NotImplementedError)  # fmt: skip
+DISPLAY_NAME_LENGTH = 255
 
 _DATA_BATCH = re.compile(r"^data_batch_(\d+)$")
 _CIFAR_MEMBERS = re.compile(r"^(batches\.meta|test_batch|data_batch_\d+)$")
@@ -248,6 +257,23 @@ class LabeledFile:
     content: bytes
 
 
+def display_name(name: str) -> str:
+    """A file name as shown to people: no control characters (NUL, escape sequences,
+    newlines), at most DISPLAY_NAME_LENGTH characters. Names are never used as paths."""
+    printable = "".join(
+        character for character in name if unicodedata.category(character)[0] != "C"
+    )
+    return printable[:DISPLAY_NAME_LENGTH]
+
+
+def _check_total_size(label: str, infos: list[zipfile.ZipInfo], limit: int | None) -> None:
+    """Declared sizes are binding: zipfile stops at a member's declared size and fails
+    its CRC check if the data goes on, so the sum bounds what reading can inflate."""
+    total = sum(info.file_size for info in infos)
+    if limit is not None and total > limit:
+        raise DatasetError(f"{label}: the archive holds {total} bytes uncompressed, limit {limit}")
+
+
 def _is_hidden(parts: tuple[str, ...]) -> bool:
     return any(part.startswith(".") or part == "__MACOSX" for part in parts)
 
@@ -260,9 +286,11 @@ class ClassFolderReader:
     whether Pillow can read them is for the caller to check.
     """
 
-    def __init__(self, path: str | Path | BinaryIO) -> None:
-        """`path`: a folder, a .zip file, or an open binary file holding a zip."""
+    def __init__(self, path: str | Path | BinaryIO, max_total_bytes: int | None = None) -> None:
+        """`path`: a folder, a .zip file, or an open binary file holding a zip.
+        `max_total_bytes`: refuse a zip whose members add up to more, uncompressed."""
         self._zip: zipfile.ZipFile | None = None
+        self._max_total_bytes = max_total_bytes
         if hasattr(path, "read"):
             self.path = Path(getattr(path, "name", None) or "upload.zip")
             self._entries = self._zip_entries(path)
@@ -291,10 +319,11 @@ class ClassFolderReader:
         try:
             self._zip = zipfile.ZipFile(source)
             infos = self._zip.infolist()
-        except (zipfile.BadZipFile, OSError) as exc:
+        except _ZIP_ERRORS as exc:
             raise DatasetError(f"{self.path}: not a folder or a valid zip ({exc})") from exc
         if len(infos) > MAX_ZIP_MEMBERS:
             raise DatasetError(f"{self.path}: more than {MAX_ZIP_MEMBERS} entries")
+        _check_total_size(str(self.path), infos, self._max_total_bytes)
         entries = []
         for info in infos:
             parts = PurePosixPath(info.filename.replace("\\", "/")).parts
@@ -305,7 +334,7 @@ class ClassFolderReader:
                     f"{self.path}: {info.filename} is {info.file_size} bytes "
                     f"uncompressed, limit {MAX_MEMBER_BYTES}"
                 )
-            entries.append((parts[-2], parts[-1], info.filename))
+            entries.append((parts[-2], display_name(parts[-1]), info.filename))
         return sorted(entries)
 
     def __len__(self) -> int:
@@ -324,8 +353,11 @@ class ClassFolderReader:
             return Path(reference).read_bytes()
         try:
             return self._zip.read(reference)
-        except (zipfile.BadZipFile, zlib.error, OSError) as exc:
-            raise DatasetError(f"{self.path}: {reference} is corrupt ({exc})") from exc
+        except _ZIP_ERRORS as exc:
+            name = display_name(reference)
+            raise DatasetError(
+                f"{self.path}: {name} cannot be read ({type(exc).__name__})"
+            ) from exc
 
     def close(self) -> None:
         if self._zip is not None:
@@ -338,18 +370,22 @@ class ClassFolderReader:
         self.close()
 
 
-def read_zip_images(source: str | Path | BinaryIO) -> list[tuple[str, bytes]]:
+def read_zip_images(
+    source: str | Path | BinaryIO, max_total_bytes: int = MAX_ZIP_TOTAL_BYTES
+) -> list[tuple[str, bytes]]:
     """(name, content) of every file in a zip, in any folder layout.
 
-    Hidden files and folders are skipped; size limits as for class folders. Names
+    Hidden files and folders are skipped; size limits as for class folders, plus
+    `max_total_bytes` for all members together (they are all held in memory). Names
     are for display only: nothing is extracted to the filesystem.
     """
-    label = getattr(source, "name", str(source))
+    label = display_name(getattr(source, "name", None) or str(source))
     try:
         with zipfile.ZipFile(source) as archive:
             infos = archive.infolist()
             if len(infos) > MAX_ZIP_MEMBERS:
                 raise DatasetError(f"{label}: more than {MAX_ZIP_MEMBERS} entries")
+            _check_total_size(label, infos, max_total_bytes)
             files = []
             for info in infos:
                 parts = PurePosixPath(info.filename.replace("\\", "/")).parts
@@ -360,7 +396,7 @@ def read_zip_images(source: str | Path | BinaryIO) -> list[tuple[str, bytes]]:
                         f"{label}: {info.filename} is {info.file_size} bytes uncompressed, "
                         f"limit {MAX_MEMBER_BYTES}"
                     )
-                files.append((parts[-1], archive.read(info)))
-    except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as exc:
+                files.append((display_name(parts[-1]), archive.read(info)))
+    except _ZIP_ERRORS as exc:
         raise DatasetError(f"{label}: not a valid zip ({exc})") from exc
     return files

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
-from django.utils import timezone
+from django.db import transaction
 
 from ml_core.datasets import DatasetError, read_zip_images
 from ml_core.preprocessing import (
@@ -43,15 +42,6 @@ class InvalidBatch(ValueError):
         self.errors = errors
 
 
-class BatchStorageError(Exception):
-    """Storing the images failed part-way (disk full, database down): the job failed."""
-
-    def __init__(self, job: Job, stored: int, cause: Exception) -> None:
-        super().__init__(f"storing images failed after {stored} of {job.total}: {cause}")
-        self.job = job
-        self.stored = stored
-
-
 @dataclass(frozen=True)
 class UploadedImage:
     name: str
@@ -67,13 +57,10 @@ def images_from_zip(source) -> list[UploadedImage]:
 
 
 def submit_batch_job(images: list[UploadedImage], user=None) -> Job:
-    """Validate every image (all or nothing), then store and queue them chunk by chunk.
+    """Validate every image (all or nothing), store them and queue the job.
 
-    Nothing is stored unless every image decodes. Each chunk's rows are committed and
-    its task queued as soon as the chunk is stored, so workers predict while later
-    chunks are still being written (bench/jobs_throughput.py measures the overlap).
-    The web process keeps the job's heartbeat fresh while it stores; if it dies
-    half-way, the stale-job sweep fails the job as an interrupted upload.
+    Callers wrap this in `training.imports.all_or_nothing()`, so that a failure
+    while storing (a full disk) leaves neither rows nor new files behind.
     """
     if not images:
         raise InvalidBatch(["no images given"])
@@ -81,28 +68,33 @@ def submit_batch_job(images: list[UploadedImage], user=None) -> Job:
     if production is None:
         raise NoProductionModel("no model version is in production yet")
     prepared = _decode_all(images)
-    job = Job.objects.create(
-        kind=Job.Kind.BATCH_INFERENCE,
-        total=len(images),
-        model_version=production,
-        submitted_by=user,
-        celery_task_id=uuid.uuid4().hex,
-        message="storing images",
-        heartbeat_at=timezone.now(),
-    )
-    size = settings.BATCH_JOB_CHUNK_SIZE
-    start = 0
-    try:
-        for start in range(0, len(images), size):
-            _store_chunk(job, images, prepared, start, min(start + size, len(images)))
-    except (OSError, DatabaseError) as exc:
-        jobs.fail(
-            job,
-            f"failed: storing images stopped after {start} of {len(images)}; "
-            "the predictions of those stored are kept",
-            f"{type(exc).__name__}: {exc}",
+    stored = [
+        store_image_file("uploads", image.content, decoded.image_format)
+        for image, decoded in zip(images, prepared, strict=True)
+    ]
+    with transaction.atomic():
+        job = Job.objects.create(
+            kind=Job.Kind.BATCH_INFERENCE,
+            total=len(images),
+            model_version=production,
+            submitted_by=user,
+            celery_task_id=uuid.uuid4().hex,
+            message="queued",
         )
-        raise BatchStorageError(job, start, exc) from exc
+        BatchItem.objects.bulk_create(
+            BatchItem(
+                job=job,
+                position=position,
+                image=name,
+                image_sha256=sha256,
+                original_name=image.name[:255],
+                pixels=decoded.pixels,
+            )
+            for position, (image, decoded, (name, sha256)) in enumerate(
+                zip(images, prepared, stored, strict=True)
+            )
+        )
+        transaction.on_commit(lambda: enqueue_missing_chunks(job))
     return job
 
 
@@ -124,38 +116,6 @@ def _decode_all(images: list[UploadedImage]) -> list[_Decoded]:
     if errors:
         raise InvalidBatch(errors)
     return prepared
-
-
-def _store_chunk(
-    job: Job, images: list[UploadedImage], prepared: list[_Decoded], start: int, stop: int
-) -> None:
-    from predictions.tasks import predict_batch_chunk
-
-    stored = [
-        store_image_file("uploads", images[position].content, prepared[position].image_format)
-        for position in range(start, stop)
-    ]
-    with transaction.atomic():
-        BatchItem.objects.bulk_create(
-            BatchItem(
-                job=job,
-                position=position,
-                image=name,
-                image_sha256=sha256,
-                original_name=images[position].name[:255],
-                pixels=prepared[position].pixels,
-            )
-            for position, (name, sha256) in zip(range(start, stop), stored, strict=True)
-        )
-        Job.objects.filter(pk=job.pk).exclude(status__in=Job.TERMINAL).update(
-            heartbeat_at=timezone.now()
-        )
-        transaction.on_commit(lambda: predict_batch_chunk.delay(job.pk, start, stop))
-
-
-def fully_stored(job: Job) -> bool:
-    """Whether every image of the job reached the database (the upload finished)."""
-    return BatchItem.objects.filter(job=job).count() >= job.total
 
 
 def enqueue_missing_chunks(job: Job) -> int:

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis
 from celery.exceptions import TimeoutError as CeleryTimeoutError
 from django.conf import settings
+from kombu.exceptions import OperationalError as QueueError
 
 from ml_core.preprocessing import decode_with_format, image_to_array, to_uint8
 from predictions.inference import encode_pixels
 from predictions.models import Prediction
-from training.imports import store_image_file
+from training.imports import all_or_nothing, store_image_file
 
 
 class PredictionUnavailable(Exception):
@@ -38,17 +40,19 @@ def predict_images_now(
     anything is stored or sent); then all requests are sent before waiting, so a
     worker's micro-batching answers them together.
     """
-    from predictions.tasks import predict_images
-
     prepared = []
     for original_name, content in images:
         image, image_format = decode_with_format(content)
         prepared.append((original_name, content, image_format, to_uint8(image_to_array(image))))
+    with all_or_nothing():  # one image that cannot be stored leaves none stored
+        stored = [
+            store_image_file("predictions", content, image_format)
+            for _, content, image_format, _ in prepared
+        ]
     pending = []
-    for original_name, content, image_format, pixels in prepared:
-        name, sha256 = store_image_file("predictions", content, image_format)
+    for (original_name, _, _, pixels), (name, sha256) in zip(prepared, stored, strict=True):
         pending.append(
-            predict_images.apply_async(
+            _send(
                 kwargs={
                     "pixels": encode_pixels(pixels),
                     "image": name,
@@ -61,12 +65,32 @@ def predict_images_now(
     return [_answer(result) for result in pending]
 
 
+# Celery's result backend raises RuntimeError once its reconnection attempts to Redis
+# run out; the broker raises kombu's OperationalError.
+_QUEUE_DOWN = (QueueError, redis.RedisError, RuntimeError)
+
+
+def _send(**options):
+    from predictions.tasks import predict_images
+
+    try:
+        return predict_images.apply_async(**options)
+    except _QUEUE_DOWN as exc:
+        raise PredictionUnavailable(
+            "the task queue (Redis) is unavailable; try again in a few seconds"
+        ) from exc
+
+
 def _answer(pending) -> dict[str, Any]:
     try:
         result = pending.get(timeout=settings.PREDICTION_TIMEOUT_SECONDS)
     except CeleryTimeoutError as exc:
         raise PredictionUnavailable(
             f"no inference worker answered within {settings.PREDICTION_TIMEOUT_SECONDS:g} s"
+        ) from exc
+    except _QUEUE_DOWN as exc:
+        raise PredictionUnavailable(
+            "the task queue (Redis) is unavailable; try again in a few seconds"
         ) from exc
     if "error" in result:
         raise PredictionUnavailable(result["error"])

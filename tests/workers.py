@@ -8,6 +8,7 @@ and a Redis database of their own (TEST_REDIS_URL, default db 15), emptied first
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -92,7 +93,8 @@ class Worker:
 
     def kill(self) -> None:
         """SIGKILL the worker and its pool processes, as a crash or OOM kill would."""
-        os.killpg(self.process.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):  # killed already
+            os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=30)
 
     def stop(self) -> None:
@@ -199,6 +201,11 @@ def wait_for(predicate, timeout: float, interval: float = 0.05, message: str = "
 @pytest.fixture(scope="module")
 def trained_artifacts(shared_storage, small_dataset) -> dict:
     """A 1-epoch model saved once per module where workers find it."""
+    return train_fixture_model(shared_storage["models"], small_dataset)
+
+
+def train_fixture_model(models_dir: Path, small_dataset) -> dict:
+    """Train one epoch on the small dataset and save it as an artefact in `models_dir`."""
     from ml_core.artifacts import build_metadata, save_artifacts
     from ml_core.preprocessing import INPUT_SHAPE, PREPROCESSING_VERSION
     from ml_core.training import TrainingConfig, train_model
@@ -209,7 +216,7 @@ def trained_artifacts(shared_storage, small_dataset) -> dict:
         small_dataset.class_names,
         TrainingConfig(epochs=1, batch_size=32),
     )
-    directory = shared_storage["models"] / f"fixture-{time.monotonic_ns()}"
+    directory = models_dir / f"fixture-{time.monotonic_ns()}"
     save_artifacts(
         result.model,
         directory,

@@ -6,19 +6,25 @@ import can be run again (or resumed after a crash) without adding duplicates.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from itertools import islice
 
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.db import transaction
 
 from ml_core.datasets import CifarDataset, ClassFolderReader
 from ml_core.preprocessing import InvalidImageError, encode_png, validate_image
 from training.models import TrainingImage, content_addressed_name, validate_label
+
+logger = logging.getLogger(__name__)
 
 INSERT_BATCH_SIZE = 500
 _EXTENSIONS = {"JPEG": "jpg", "TIFF": "tif", "MPO": "jpg"}
@@ -62,14 +68,64 @@ def store_image_file(folder: str, content: bytes, image_format: str) -> tuple[st
     return _store_file(content_addressed_name(folder, sha256, extension), content, sha256), sha256
 
 
+class StorageFull(Exception):
+    """The media folder refused a write: disk full, read-only, or not a folder."""
+
+
+# The names of the files written by the current all_or_nothing() block, if any.
+_written_here: ContextVar[list[str] | None] = ContextVar("written_here", default=None)
+
+
+@contextlib.contextmanager
+def all_or_nothing() -> Iterator[None]:
+    """One upload's rows and files: on any error the rows roll back and the files
+    this block wrote are deleted, so a failed upload leaves no orphan behind. Files
+    that were already stored are kept: other rows may name them."""
+    written: list[str] = []
+    reset = _written_here.set(written)
+    try:
+        with transaction.atomic():
+            yield
+    except BaseException:
+        for name in written:
+            with contextlib.suppress(OSError):
+                default_storage.delete(name)
+        raise
+    finally:
+        _written_here.reset(reset)
+
+
+def _remove_if_partial(name: str, sha256: str) -> None:
+    """Delete what a failed write left at `name`, unless it is an intact copy (a
+    concurrent upload of the same content may have written it)."""
+    with contextlib.suppress(OSError):
+        if default_storage.exists(name):
+            with default_storage.open(name, "rb") as existing:
+                intact = hashlib.sha256(existing.read()).hexdigest() == sha256
+            if not intact:
+                default_storage.delete(name)
+
+
 def _store_file(name: str, content: bytes, sha256: str) -> str:
-    """Write the file unless an intact copy is already there (left by an earlier run)."""
+    """Write the file unless an intact copy is already there (left by an earlier run).
+
+    A failed write leaves no partial file and raises StorageFull."""
     if default_storage.exists(name):
         with default_storage.open(name, "rb") as existing:
             if hashlib.sha256(existing.read()).hexdigest() == sha256:
                 return name
         default_storage.delete(name)  # a partial write from an interrupted run
-    return default_storage.save(name, ContentFile(content))
+    try:
+        saved = default_storage.save(name, ContentFile(content))
+    except OSError as exc:
+        logger.error("cannot store %s: %s", name, exc)
+        _remove_if_partial(name, sha256)
+        raise StorageFull(
+            f"the server cannot store uploads right now ({exc.strerror or type(exc).__name__})"
+        ) from exc
+    if (written := _written_here.get()) is not None:
+        written.append(saved)
+    return saved
 
 
 def _chunks(items: Iterable[Candidate], size: int) -> Iterator[list[Candidate]]:

@@ -142,12 +142,7 @@ class ThrottledWriter:
 
 
 def stale_jobs() -> list[Job]:
-    """Running jobs whose worker went quiet, and batch jobs still queued whose upload
-    went quiet (the web process writes their heartbeat while it stores images)."""
-    storing = Q(status=Job.Status.QUEUED, kind=Job.Kind.BATCH_INFERENCE)
-    return list(
-        Job.objects.filter(Q(status=Job.Status.RUNNING) | storing, heartbeat_at__lt=_stale_before())
-    )
+    return list(Job.objects.filter(status=Job.Status.RUNNING, heartbeat_at__lt=_stale_before()))
 
 
 def recover(job: Job) -> str:

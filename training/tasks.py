@@ -75,21 +75,14 @@ def generate_evaluation_plots(version_id: int) -> int:
 @shared_task
 def recover_stale_jobs() -> dict[str, int]:
     """Jobs whose worker died (stale heartbeat) are re-queued, failed or cancelled."""
-    from predictions.batch import enqueue_missing_chunks, fully_stored
+    from predictions.batch import enqueue_missing_chunks
 
     outcomes: dict[str, int] = {}
     for job in jobs.stale_jobs():
-        is_batch = job.kind == Job.Kind.BATCH_INFERENCE
-        if is_batch and not fully_stored(job):
-            jobs.fail(job, "failed: the upload was interrupted before every image was stored")
-            outcome = "failed"
-        elif job.status == Job.Status.QUEUED:
-            continue  # fully stored: its chunks wait in the queue for a worker
-        else:
-            outcome = jobs.recover(job)
-            if outcome == "requeue":
-                _requeue(job, enqueue_missing_chunks)
-        logger.warning("job %s went quiet: %s", job.pk, outcome)
+        outcome = jobs.recover(job)
+        if outcome == "requeue":
+            _requeue(job, enqueue_missing_chunks)
+        logger.warning("job %s lost its worker: %s", job.pk, outcome)
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
     return outcomes
 

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import errno
 from datetime import UTC
 
 import django_filters
@@ -17,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from classifier_site.api import CanPredict, MultipartPostMixin, error
+from ml_core.datasets import display_name
 from ml_core.preprocessing import InvalidImageError
 from predictions import batch
 from predictions.api.serializers import (
@@ -32,6 +32,7 @@ from predictions.models import BatchItem, Prediction
 from predictions.single import PredictionUnavailable, predict_images_now
 from training.api.serializers import JobSerializer
 from training.api.views import CancellableJobMixin
+from training.imports import all_or_nothing
 from training.models import Job
 
 
@@ -82,7 +83,8 @@ class PredictManyView(APIView):
 def _predict(uploads: list, top_k: int, shape) -> Response:
     try:
         results = predict_images_now(
-            [(upload.name or "", upload.read()) for upload in uploads], Prediction.Source.API
+            [(display_name(upload.name or ""), upload.read()) for upload in uploads],
+            Prediction.Source.API,
         )
     except InvalidImageError as exc:
         field = "image" if len(uploads) == 1 else "images"
@@ -204,8 +206,8 @@ class BatchJobViewSet(
         responses={
             202: JobSerializer,
             400: OpenApiResponse(description="a file is not an image, or limits exceeded"),
-            503: OpenApiResponse(description="no production model, or storing failed"),
-            507: OpenApiResponse(description="the server ran out of storage space"),
+            503: OpenApiResponse(description="no production model"),
+            507: OpenApiResponse(description="the server cannot store uploads right now"),
         },
     )
     def create(self, request: Request) -> Response:
@@ -216,18 +218,16 @@ class BatchJobViewSet(
                 images = batch.images_from_zip(archive)
             else:
                 images = [
-                    batch.UploadedImage(upload.name or "", upload.read())
+                    batch.UploadedImage(display_name(upload.name or ""), upload.read())
                     for upload in serializer.validated_data["images"]
                 ]
             user = request.user if request.user.is_authenticated else None
-            job = batch.submit_batch_job(images, user=user)
+            with all_or_nothing():  # a failed submit leaves no rows and no new files
+                job = batch.submit_batch_job(images, user=user)
         except batch.InvalidBatch as exc:
             return error(400, "invalid input", errors={"images": exc.errors})
         except batch.NoProductionModel as exc:
             return error(503, str(exc))
-        except batch.BatchStorageError as exc:
-            disk_full = getattr(exc.__cause__, "errno", None) == errno.ENOSPC
-            return error(507 if disk_full else 503, str(exc), job=exc.job.pk)
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(

@@ -1,6 +1,5 @@
 """/api/v1/batch-jobs/ with a real inference worker."""
 
-import errno
 import io
 import zipfile
 
@@ -107,21 +106,3 @@ def test_cancel_needs_login_and_ownership(api, viewer, production, mini_dataset,
     cancelled = owner_client.post(f"/api/v1/batch-jobs/{job_id}/cancel/")
     assert cancelled.status_code == 200
     assert cancelled.json()["status"] in {"cancelled", "succeeded"}  # it may have finished first
-
-
-def test_disk_full_while_storing_is_a_507_naming_the_failed_job(
-    api, production, mini_dataset, monkeypatch
-):
-    from predictions import batch
-
-    def disk_full(*arguments):
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(batch, "store_image_file", disk_full)
-    response = api.post(
-        "/api/v1/batch-jobs/", {"images": files(mini_dataset, 3)}, format="multipart"
-    )
-    assert response.status_code == 507
-    body = response.json()
-    assert "storing images failed after 0 of 3" in body["detail"]
-    assert Job.objects.get(pk=body["job"]).status == "failed"

@@ -14,8 +14,10 @@ from PIL import Image
 from ml_core.datasets import (
     ClassFolderReader,
     DatasetError,
+    display_name,
     download_cifar,
     load_cifar,
+    read_zip_images,
 )
 
 CLASS_NAMES = [
@@ -268,3 +270,27 @@ def test_member_claiming_a_huge_size_is_refused_before_reading(tmp_path, monkeyp
     archive = write_class_zip(tmp_path / "big.zip", {"cat/zeros.bin": bytes(5000)})
     with pytest.raises(DatasetError, match="cat/zeros.bin is 5000 bytes uncompressed, limit 1000"):
         ClassFolderReader(archive)
+
+
+def test_a_zip_whose_members_add_up_to_too_much_is_refused_before_reading():
+    from tests.hostile_inputs import _zip
+
+    archive = io.BytesIO(_zip({f"{index}.png": bytes(1000) for index in range(5)}))
+    with pytest.raises(DatasetError, match="holds 5000 bytes uncompressed, limit 4000"):
+        read_zip_images(archive, max_total_bytes=4000)
+
+
+def test_encrypted_or_oddly_compressed_zips_are_dataset_errors():
+    from tests.hostile_inputs import _flag_encrypted, _unsupported_compression, _zip
+
+    plain = _zip({"cat/a.png": b"x" * 100})
+    for broken in (_flag_encrypted(plain), _unsupported_compression(plain)):
+        with pytest.raises(DatasetError):
+            read_zip_images(io.BytesIO(broken))
+        with pytest.raises(DatasetError), ClassFolderReader(io.BytesIO(broken)) as reader:
+            list(reader)
+
+
+def test_display_names_lose_control_characters_and_are_bounded():
+    assert display_name("a\x00b\x1b[31m\n.png") == "ab[31m.png"
+    assert display_name("é" * 300) == "é" * 255

@@ -3,6 +3,7 @@ from io import StringIO
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
+from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 pytestmark = pytest.mark.django_db
@@ -39,3 +40,26 @@ def test_unknown_user_needs_create():
         issue("bob")
     assert issue("bob", "--create")
     assert User.objects.filter(username="bob").exists()
+
+
+def test_revoked_token_gets_401_and_no_new_token_is_issued():
+    User.objects.create_user("ann")
+    token = issue("ann")
+    assert issue("ann", "--revoke") == "revoked the token of ann"
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    response = client.get("/api/v1/model-versions/")
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Invalid token."}
+    assert not Token.objects.filter(user__username="ann").exists()
+    assert issue("ann", "--revoke") == "ann had no token"
+
+
+def test_a_token_deleted_in_the_admin_is_revoked(admin_client):
+    ann = User.objects.create_user("ann")
+    token = issue("ann")
+    response = admin_client.post(f"/admin/authtoken/tokenproxy/{ann.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    assert client.get("/api/v1/model-versions/").status_code == 401

@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from classifier_site.api import MultipartPostMixin, error, requires
 from classifier_site.celery import app as celery_app
 from ml_core.config import TrainingConfig
-from ml_core.datasets import ClassFolderReader, DatasetError
+from ml_core.datasets import MAX_ZIP_TOTAL_BYTES, ClassFolderReader, DatasetError, display_name
 from training import jobs
 from training.api.serializers import (
     ImportSummarySerializer,
@@ -29,7 +29,12 @@ from training.api.serializers import (
     TrainingUploadSerializer,
     VisualizationSerializer,
 )
-from training.imports import ImportSummary, import_class_folder, import_uploads
+from training.imports import (
+    ImportSummary,
+    all_or_nothing,
+    import_class_folder,
+    import_uploads,
+)
 from training.models import Job, ModelVersion, RollbackError, TrainingImage, Visualization
 from training.retraining import submit_evaluation_job, submit_training_job
 from training.tasks import queue_dataset_plots
@@ -310,15 +315,21 @@ class TrainingImageViewSet(
         serializer = TrainingUploadSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        # All or nothing: an archive found corrupt halfway, or a full disk, leaves
+        # neither rows nor files from this upload.
         if archive := data.get("archive"):
             try:
-                with ClassFolderReader(archive) as reader:
+                with (
+                    ClassFolderReader(archive, max_total_bytes=MAX_ZIP_TOTAL_BYTES) as reader,
+                    all_or_nothing(),
+                ):
                     summary = import_class_folder(reader, data["split"])
             except DatasetError as exc:
                 return error(400, "invalid input", errors={"archive": [str(exc)]})
         else:
-            files = [(upload.name or "", upload.read()) for upload in data["images"]]
-            summary = import_uploads(files, data["label"], data["split"], ImportSummary())
+            files = [(display_name(upload.name or ""), upload.read()) for upload in data["images"]]
+            with all_or_nothing():
+                summary = import_uploads(files, data["label"], data["split"], ImportSummary())
         if summary.created_in_split(TrainingImage.Split.TRAIN):
             queue_dataset_plots()
         body = {

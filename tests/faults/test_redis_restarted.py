@@ -1,0 +1,48 @@
+"""Redis (without persistence: every queued task is lost) restarted during a batch job."""
+
+import pytest
+import requests
+
+from ml_core.preprocessing import encode_png
+from tests.faults.conftest import assert_every_image_has_exactly_one_prediction, submit_batch
+from tests.workers import wait_for
+
+pytestmark = pytest.mark.faults
+IMAGES = 400
+
+
+def predict(deployment, pixels) -> requests.Response:
+    return requests.post(
+        f"{deployment.base_url}/api/v1/predict/",
+        files={"image": ("a.png", encode_png(pixels), "image/png")},
+        timeout=60,
+    )
+
+
+def test_batch_job_recovers_its_lost_tasks_and_predictions_answer_503_meanwhile(
+    deployment, mini_dataset
+):
+    deployment.start_web()
+    worker = deployment.start_worker("inference")
+    deployment.start_beat()
+    job_id = submit_batch(deployment, mini_dataset.train.images[:IMAGES])
+    wait_for(lambda: deployment.job(job_id)["processed"] >= 8, 60, 0.01, "the job to start")
+    deployment.redis.kill()
+    assert deployment.job(job_id)["processed"] < IMAGES, "finished before the kill"
+
+    during = predict(deployment, mini_dataset.test.images[0])
+    assert during.status_code == 503, during.text
+    assert during.json()["detail"] == (
+        "the task queue (Redis) is unavailable; try again in a few seconds"
+    )
+    deployment.redis.start()
+    assert worker.process.poll() is None, "the worker survived the outage"
+
+    deployment.wait_until_finished(job_id, timeout=120)
+    assert_every_image_has_exactly_one_prediction(deployment, job_id)
+    wait_for(
+        lambda: predict(deployment, mini_dataset.test.images[1]).status_code == 200,
+        30,
+        0.5,
+        "predictions to work again",
+    )
