@@ -30,13 +30,12 @@ $(STAMP): requirements.txt
 migrate: $(STAMP)
 	$(BIN)/python manage.py migrate --no-input
 
-## run: set up, migrate, import the dataset if present, start web + workers + beat
-run: migrate redis
+## run: set up, migrate, then start everything under honcho (scripts/run_service.py):
+## Redis if none answers, web (gunicorn), inference and training workers, beat; the
+## beat entry first imports the dataset if present and queues a first training job.
+run: migrate
 	@mkdir -p data
-	@if [ -f "$(CIFAR_ARCHIVE)" ]; then $(BIN)/python manage.py import_cifar "$(CIFAR_ARCHIVE)"; \
-	else echo "No dataset at $(CIFAR_ARCHIVE): the service starts without training data (see README)."; fi
-	@echo "Dashboard: http://$(HOST):$(PORT)/   Admin: http://$(HOST):$(PORT)/admin/ (create a login with: $(BIN)/python manage.py createsuperuser)"
-	WEB_BIND=$(HOST):$(PORT) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
+	$(BIN)/python scripts/run_service.py --bind $(HOST):$(PORT)
 
 $(TEST_ARCHIVE):
 	@test -f "$(MINI_ARCHIVE)" || { echo "Test data missing: set MINI_ARCHIVE to the cifar-10-mini archive"; exit 1; }
