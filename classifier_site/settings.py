@@ -147,6 +147,8 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # inference workers raise it to the batch size
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# Processes started together (make run, compose) may come up before Redis answers.
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Longer than the longest job, or Redis would hand a running job to a second worker.
 LONGEST_JOB_SECONDS = env_int("LONGEST_JOB_SECONDS", 12 * 3600, minimum=60)
 # A key prefix lets several deployments (or test runs) share one Redis safely.
@@ -198,6 +200,10 @@ REST_FRAMEWORK = {
 API_RATE_ANONYMOUS = env_rate("API_RATE_ANONYMOUS", "120/m")
 API_RATE_USER = env_rate("API_RATE_USER", "1200/m")
 API_RATE_READ = env_rate("API_RATE_READ", "2400/m")
+# Behind a reverse proxy every request comes from the proxy: the header in which it
+# passes the client's address (docker-compose.yml's nginx sets X-Real-IP). Only set
+# it when clients cannot reach the web server except through that proxy.
+API_CLIENT_ADDRESS_HEADER = env_str("API_CLIENT_ADDRESS_HEADER", "")
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
