@@ -18,7 +18,7 @@ export TEST_REDIS_URL
 export DJANGO_DEBUG ?= true
 export CIFAR_ARCHIVE
 
-.PHONY: run test lint test-data redis migrate import train evaluate bench clean
+.PHONY: run test lint test-data redis migrate multihost loadtest import train evaluate bench clean
 
 $(STAMP): requirements.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version.split()[0]'
@@ -61,6 +61,11 @@ test: lint test-data redis
 		echo "== again on PostgreSQL: tests/training tests/predictions tests/api =="; \
 		DATABASE_URL="$(TEST_POSTGRES_URL)" $(BIN)/python -m pytest tests/training tests/predictions tests/api; \
 	else echo "!! PostgreSQL not reachable at $(TEST_POSTGRES_URL): skipped its run (CI runs it)"; fi
+
+## multihost: two inference workers in network namespaces of their own share one batch
+## job over veth links to a private Redis and PostgreSQL (needs root; CI runs it)
+multihost: $(STAMP) test-data
+	$(BIN)/python scripts/multihost_check.py
 
 import: migrate
 	$(BIN)/python manage.py import_cifar "$(CIFAR_ARCHIVE)"
