@@ -34,7 +34,7 @@ EXPOSE 8000
 # Checks whatever the container runs: gunicorn, a worker or beat (see the module).
 HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
     CMD ["python", "-m", "classifier_site.healthcheck"]
-CMD ["gunicorn", "classifier_site.wsgi:application", "--config", "python:classifier_site.gunicorn"]
+CMD ["gunicorn", "classifier_site.wsgi:application", "--config", "gunicorn.conf.py"]
 
 # nginx (unprivileged: listens on 8080 as a non-root user) with the static files.
 FROM nginxinc/nginx-unprivileged:1.27-alpine AS nginx

@@ -72,9 +72,8 @@ def test_secrets_must_be_given_and_never_default(services):
 
 def test_every_app_variable_is_one_the_code_reads(services):
     """A misspelt variable would be silently ignored: each must be read by a setting."""
-    readers = (ROOT / "classifier_site" / "settings.py").read_text() + (
-        ROOT / "classifier_site" / "gunicorn.py"
-    ).read_text()
+    readers = (ROOT / "classifier_site" / "settings.py").read_text()
+    readers += (ROOT / "gunicorn.conf.py").read_text()
     for name in APP_SERVICES:
         for variable in services[name]["environment"]:
             assert re.search(rf'env_\w+\(\s*"{variable}"', readers), f"{name}: {variable}"
