@@ -151,6 +151,10 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # inference workers raise it to the batch size
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# Celery's Django fixup closes the database connection around every task unless
+# told to reuse it: reopening it for every micro-batch of predictions costs more than
+# the batch's insert. Reused for this many tasks (within CONN_MAX_AGE).
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 100, minimum=0)
 # Processes started together (make run, compose) may come up before Redis answers.
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Longer than the longest job, or Redis would hand a running job to a second worker.
