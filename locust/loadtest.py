@@ -274,7 +274,15 @@ def run_scenario(
         web = stack.start("web", web_command, environment)
         inference = stack.start("inference", inference_command, environment)
         ready = f"{base_url}/api/v1/health/ready/"
-        wait_until(lambda: http_status(ready) == 200, 120, f"{ready} to answer 200")
+
+        def stack_ready() -> bool:
+            for name, process in (("web", web), ("inference", inference)):
+                if process.poll() is not None:
+                    log = (logs / f"{name}.log").read_text()[-3000:]
+                    raise SystemExit(f"{name} stopped (exit {process.returncode}):\n{log}")
+            return http_status(ready) == 200
+
+        wait_until(stack_ready, 120, f"{ready} to answer 200")
         token = (scratch / "tokens.txt").read_text().split()[0]
         warm_up(base_url, token, environment["LOCUST_CIFAR_ARCHIVE"], 16 * workers)
         run_time = scenario.run_time or arguments.run_time
@@ -493,6 +501,7 @@ def main() -> int:
         parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
     worker_counts = [int(count) for count in arguments.workers.split(",")]
 
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the stack on the way out
     started = datetime.now(UTC)
     RESULTS.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
