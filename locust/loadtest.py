@@ -47,6 +47,7 @@ VENV_BIN = Path(sys.executable).parent
 README_BEGIN = "<!-- loadtest-results:begin -->"
 README_END = "<!-- loadtest-results:end -->"
 MIXED = ["ApiClient", "DashboardViewer", "BatchSubmitter", "Curator"]
+WARM_UP_SECONDS = 300
 TARGET = {"scenario": "predict-50", "p95_ms": 150, "requests_per_second": 300}
 
 
@@ -237,10 +238,16 @@ def warm_up(base_url: str, token: str, archive: str, requests: int) -> None:
             "POST", f"{base_url}/api/v1/predict/", body=body, headers=headers
         ).status
 
-    with ThreadPoolExecutor(max_workers=16) as threads:
-        statuses = list(threads.map(predict, pixels))
-    if set(statuses) != {200}:
-        raise SystemExit(f"warm-up predictions failed: {sorted(set(statuses))}")
+    # A busy machine can take longer than the web's wait (PREDICTION_TIMEOUT_SECONDS)
+    # to load TensorFlow in every pool process: rounds until one fully succeeds.
+    deadline = time.monotonic() + WARM_UP_SECONDS
+    while True:
+        with ThreadPoolExecutor(max_workers=16) as threads:
+            statuses = list(threads.map(predict, pixels))
+        if set(statuses) == {200}:
+            return
+        if time.monotonic() > deadline:
+            raise SystemExit(f"warm-up predictions still fail: {sorted(set(statuses))}")
 
 
 def run_scenario(
