@@ -139,3 +139,8 @@ def test_image_installs_the_runtime_requirements_without_the_test_tools():
         assert package in runtime
     for package in ("pytest==", "locust==", "ruff==", "schemathesis=="):
         assert package in tools and package not in runtime
+
+
+def test_secrets_data_and_environments_stay_out_of_the_image():
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".env", ".git", ".venv", "data", "media", "models", "*.sqlite3*"} <= set(ignored)
