@@ -36,6 +36,8 @@ worker_connections = env_int("WEB_CONNECTIONS", 200)
 threads = env_int("WEB_THREADS", 8)  # only for WEB_WORKER_CLASS=gthread
 # Longer than the longest wait for an inference worker (PREDICTION_TIMEOUT_SECONDS).
 timeout = env_int("WEB_TIMEOUT_SECONDS", 60)
-keepalive = env_int("WEB_KEEPALIVE_SECONDS", 5)
+# Longer than clients pause between requests (as nginx's 75 s): a server closing an idle
+# keep-alive connection races with the client's next request on it, which then fails.
+keepalive = env_int("WEB_KEEPALIVE_SECONDS", 75)
 accesslog = "-" if env_str("WEB_ACCESS_LOG", "true").lower() in {"1", "true", "yes", "on"} else None
 control_socket_disable = True  # several servers may share a host; nothing uses it

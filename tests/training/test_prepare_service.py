@@ -3,7 +3,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from tests.workers import TEST_REDIS_URL, queue_length
+from tests.workers import TEST_REDIS_URL, clear_queues, queue_length
 from training.models import Job, ModelVersion
 
 
@@ -35,6 +35,7 @@ def test_first_start_imports_the_dataset_and_queues_one_promoting_training_job(m
     assert f"Training job {job.pk} is queued" in second
     assert Job.objects.filter(kind=Job.Kind.TRAINING).count() == 1
     assert queue_length("training") == 1
+    clear_queues("training", "inference")  # no later test's worker takes them
 
 
 @pytest.mark.django_db
