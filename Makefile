@@ -18,7 +18,7 @@ export TEST_REDIS_URL
 export DJANGO_DEBUG ?= true
 export CIFAR_ARCHIVE
 
-.PHONY: run test lint audit faults soak test-data redis migrate import train evaluate bench clean
+.PHONY: run test lint audit faults soak test-data redis migrate multihost loadtest import train evaluate bench clean
 
 $(STAMP): requirements.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version.split()[0]'
@@ -30,13 +30,12 @@ $(STAMP): requirements.txt
 migrate: $(STAMP)
 	$(BIN)/python manage.py migrate --no-input
 
-## run: set up, migrate, import the dataset if present, start web + workers + beat
-run: migrate redis
+## run: set up, migrate, then start everything under honcho (scripts/run_service.py):
+## Redis if none answers, web (gunicorn), inference and training workers, beat; the
+## beat entry first imports the dataset if present and queues a first training job.
+run: migrate
 	@mkdir -p data
-	@if [ -f "$(CIFAR_ARCHIVE)" ]; then $(BIN)/python manage.py import_cifar "$(CIFAR_ARCHIVE)"; \
-	else echo "No dataset at $(CIFAR_ARCHIVE): the service starts without training data (see README)."; fi
-	@echo "Dashboard: http://$(HOST):$(PORT)/   Admin: http://$(HOST):$(PORT)/admin/ (create a login with: $(BIN)/python manage.py createsuperuser)"
-	WEB_BIND=$(HOST):$(PORT) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile
+	$(BIN)/python scripts/run_service.py --bind $(HOST):$(PORT)
 
 $(TEST_ARCHIVE):
 	@test -f "$(MINI_ARCHIVE)" || { echo "Test data missing: set MINI_ARCHIVE to the cifar-10-mini archive"; exit 1; }
@@ -80,6 +79,16 @@ test: lint audit test-data redis
 		echo "== again on PostgreSQL: tests/training tests/predictions tests/api =="; \
 		DATABASE_URL="$(TEST_POSTGRES_URL)" $(BIN)/python -m pytest tests/training tests/predictions tests/api; \
 	else echo "!! PostgreSQL not reachable at $(TEST_POSTGRES_URL): skipped its run (CI runs it)"; fi
+
+## multihost: two inference workers in network namespaces of their own share one batch
+## job over veth links to a private Redis and PostgreSQL (needs root; CI runs it)
+multihost: $(STAMP) test-data
+	$(BIN)/python scripts/multihost_check.py
+
+## loadtest: the Locust scenarios x 1, 2, 3 inference processes on a private stack;
+## CSVs in locust/results/, the summary table into README.md (takes about 25 minutes)
+loadtest: $(STAMP) test-data
+	$(BIN)/python locust/loadtest.py --write-readme $(LOADTEST_ARGS)
 
 import: migrate
 	$(BIN)/python manage.py import_cifar "$(CIFAR_ARCHIVE)"

@@ -36,11 +36,21 @@ class CanPredict(permissions.BasePermission):
 
 
 def _caller(group: str, request) -> str:
-    """Per user when authenticated, else per client address (behind a proxy that
-    sets REMOTE_ADDR; a missing address shares one bucket rather than crashing)."""
+    """Per user when authenticated, else per client address (a missing address
+    shares one bucket rather than crashing)."""
     if request.user and request.user.is_authenticated:
         return f"user:{request.user.pk}"
-    return f"ip:{request.META.get('REMOTE_ADDR') or 'unknown'}"
+    return f"ip:{client_address(request) or 'unknown'}"
+
+
+def client_address(request) -> str:
+    """The caller's address: behind a reverse proxy, from the header the proxy sets
+    (API_CLIENT_ADDRESS_HEADER), since REMOTE_ADDR is then the proxy's own."""
+    if header := settings.API_CLIENT_ADDRESS_HEADER:
+        forwarded = request.META.get("HTTP_" + header.upper().replace("-", "_"), "")
+        if forwarded.strip():
+            return forwarded.strip()
+    return request.META.get("REMOTE_ADDR", "")
 
 
 class RateLimit(BaseThrottle):

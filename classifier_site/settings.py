@@ -112,17 +112,23 @@ TEMPLATES = [
 SQLITE_PATH = env_path("SQLITE_PATH", BASE_DIR / "db.sqlite3")
 SQLITE_BUSY_TIMEOUT_SECONDS = env_int("SQLITE_BUSY_TIMEOUT_SECONDS", 30, minimum=1)
 DATABASE_URL = env_str("DATABASE_URL", "")
+# Connections are kept between requests and tasks this long (seconds; 0 = one per
+# request): opening one costs more than most queries of a request.
+DATABASE_CONN_MAX_AGE = env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0)
 if DATABASE_URL:
     # Health checks: a connection that broke (database restarted) is replaced before
     # a request uses it, instead of failing that request.
     DATABASES = {
-        "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+        "default": dj_database_url.parse(
+            DATABASE_URL, conn_max_age=DATABASE_CONN_MAX_AGE, conn_health_checks=True
+        )
     }
 else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": SQLITE_PATH,
+            "CONN_MAX_AGE": DATABASE_CONN_MAX_AGE,
             "OPTIONS": {
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
                 "transaction_mode": "IMMEDIATE",
@@ -200,6 +206,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1  # inference workers raise it to the batch
 # their acknowledgement is lost with the connection and the message is delivered
 # again, which every task here tolerates.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+# Celery's Django fixup closes the database connection around every task unless
+# told to reuse it: reopening it for every micro-batch of predictions costs more than
+# the batch's insert. Reused for this many tasks (within CONN_MAX_AGE).
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 100, minimum=0)
+# Processes started together (make run, compose) may come up before Redis answers.
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Longer than the longest job, or Redis would hand a running job to a second worker.
 LONGEST_JOB_SECONDS = env_int("LONGEST_JOB_SECONDS", 12 * 3600, minimum=60)
 # A key prefix lets several deployments (or test runs) share one Redis safely.
@@ -256,9 +268,13 @@ REST_FRAMEWORK = {
 API_RATE_ANONYMOUS = env_rate("API_RATE_ANONYMOUS", "120/m")
 API_RATE_USER = env_rate("API_RATE_USER", "1200/m")
 API_RATE_READ = env_rate("API_RATE_READ", "2400/m")
+# Behind a reverse proxy every request comes from the proxy: the header in which it
+# passes the client's address (docker-compose.yml's nginx sets X-Real-IP). Only set
+# it when clients cannot reach the web server except through that proxy.
+API_CLIENT_ADDRESS_HEADER = env_str("API_CLIENT_ADDRESS_HEADER", "")
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "classifier_site.cache.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": REDIS_KEY_PREFIX,
     }

@@ -1,11 +1,15 @@
-"""No Docker engine runs here, so the compose file's structure is checked instead."""
+"""No Docker engine runs here, so the compose file, the Dockerfile and the nginx
+configuration are checked for the structure that the deployment relies on."""
 
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+APP_SERVICES = {"migrate", "web", "worker", "training", "beat"}
+LONG_RUNNING = {"db", "redis", "web", "nginx", "worker", "training", "beat"}
 
 
 @pytest.fixture(scope="module")
@@ -13,30 +17,138 @@ def compose() -> dict:
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
-def test_services_have_healthchecks(compose):
-    assert set(compose["services"]) >= {"db", "web"}
-    for name, service in compose["services"].items():
-        assert "test" in service["healthcheck"], name
+@pytest.fixture(scope="module")
+def services(compose) -> dict:
+    return compose["services"]
 
 
-def test_web_waits_for_a_healthy_database_and_reads_configuration_from_the_environment(compose):
-    web = compose["services"]["web"]
-    assert web["depends_on"]["db"]["condition"] == "service_healthy"
-    environment = web["environment"]
-    assert environment["DATABASE_URL"].startswith("postgres://")
-    assert "@db:5432/" in environment["DATABASE_URL"]
-    assert environment["DJANGO_SECRET_KEY"].startswith("${DJANGO_SECRET_KEY:?")
+def command_text(service: dict) -> str:
+    command = service["command"]
+    return command if isinstance(command, str) else " ".join(command)
 
 
-def test_media_models_and_database_live_on_named_volumes(compose):
-    web_volumes = compose["services"]["web"]["volumes"]
-    assert "media:/srv/media" in web_volumes and "models:/srv/models" in web_volumes
-    assert set(compose["volumes"]) >= {"media", "models", "postgres-data"}
-    assert compose["services"]["web"]["environment"]["MEDIA_ROOT"] == "/srv/media"
+def test_every_part_of_the_service_is_there(services):
+    assert set(services) == LONG_RUNNING | {"migrate"}
 
 
-def test_image_runs_as_a_non_root_user_with_a_healthcheck():
+def test_long_running_services_have_healthchecks_and_restart(services):
+    for name in LONG_RUNNING:
+        assert services[name]["healthcheck"]["test"][0] in {"CMD", "CMD-SHELL"}, name
+        assert services[name]["restart"] == "unless-stopped", name
+    assert "classifier_site.healthcheck" in services["web"]["healthcheck"]["test"]
+    assert services["db"]["healthcheck"]["test"][1].startswith("pg_isready")
+    assert services["redis"]["healthcheck"]["test"][1:] == ["redis-cli", "ping"]
+
+
+def test_migrations_run_once_before_any_app_service_starts(services):
+    migrate = services["migrate"]
+    assert migrate["restart"] == "no" and migrate["healthcheck"] == {"disable": True}
+    assert migrate["command"] == ["python", "manage.py", "migrate", "--no-input"]
+    for name in APP_SERVICES - {"migrate"}:
+        depends_on = services[name]["depends_on"]
+        assert depends_on["migrate"]["condition"] == "service_completed_successfully", name
+        assert depends_on["db"]["condition"] == "service_healthy", name
+        assert depends_on["redis"]["condition"] == "service_healthy", name
+
+
+def test_app_services_share_one_image_database_redis_and_storage(services):
+    for name in APP_SERVICES:
+        service = services[name]
+        environment = service["environment"]
+        assert service["image"] == "${APP_IMAGE:-image-classifier:latest}", name
+        assert re.fullmatch(r"postgres://.+@db:5432/.+", environment["DATABASE_URL"]), name
+        assert environment["REDIS_URL"] == "redis://redis:6379/0", name
+        assert {"media:/srv/media", "models:/srv/models"} <= set(service["volumes"]), name
+        assert environment["MEDIA_ROOT"] == "/srv/media", name
+        assert environment["MODELS_DIR"] == "/srv/models", name
+
+
+def test_secrets_must_be_given_and_never_default(services):
+    app = services["web"]["environment"]
+    assert app["DJANGO_SECRET_KEY"].startswith("${DJANGO_SECRET_KEY:?")
+    assert "${POSTGRES_PASSWORD:?" in app["DATABASE_URL"]
+    assert services["db"]["environment"]["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD:?")
+
+
+def test_https_protections_stay_on_unless_explicitly_turned_off(services):
+    """The image runs in production mode; compose must not quietly weaken it."""
+    app = services["web"]["environment"]
+    assert app["DJANGO_SECURE_SSL_REDIRECT"] == "${DJANGO_SECURE_SSL_REDIRECT:-true}"
+    assert app["DJANGO_SECURE_COOKIES"] == "${DJANGO_SECURE_COOKIES:-true}"
+    assert app["DJANGO_HSTS_SECONDS"] == "${DJANGO_HSTS_SECONDS:-31536000}"
+
+
+def test_every_app_variable_is_one_the_code_reads(services):
+    """A misspelt variable would be silently ignored: each must be read by a setting."""
+    readers = (ROOT / "classifier_site" / "settings.py").read_text()
+    readers += (ROOT / "gunicorn.conf.py").read_text()
+    for name in APP_SERVICES:
+        for variable in services[name]["environment"]:
+            assert re.search(rf'env_\w+\(\s*"{variable}"', readers), f"{name}: {variable}"
+
+
+def test_inference_workers_scale_and_each_has_its_own_node_name(services):
+    worker = services["worker"]
+    command = command_text(worker)
+    assert "celery -A classifier_site worker --queues inference" in command
+    assert "--hostname inference@%h" in command  # %h: the container's own hostname
+    for name in APP_SERVICES | {"db", "redis"}:
+        # A fixed name or a published port would stop `--scale` (and none is needed).
+        assert "container_name" not in services[name] and "ports" not in services[name], name
+    assert "--queues training --concurrency 1" in command_text(services["training"])
+    assert "celery -A classifier_site beat" in command_text(services["beat"])
+
+
+def test_only_nginx_is_published_and_it_fronts_the_web_service(services):
+    nginx = services["nginx"]
+    assert nginx["build"] == {"context": ".", "target": "nginx"}
+    assert nginx["ports"] == ["${HTTP_PORT:-8080}:8080"]
+    assert nginx["volumes"] == ["media:/srv/media:ro"]
+    assert nginx["environment"]["WEB_UPSTREAM"] == "web:8000"
+    assert "gunicorn" in command_text(services["web"])
+    assert services["web"]["expose"] == ["8000"]
+
+
+def test_nginx_serves_static_and_media_where_django_puts_them_and_proxies_the_rest(services):
+    template = (ROOT / "deploy" / "nginx.conf.template").read_text()
+    assert "location /static/ {\n        alias /srv/static/;" in template
+    assert "location /media/ {\n        alias /srv/media/;" in template
+    assert "set $web http://${WEB_UPSTREAM};" in template and "proxy_pass $web;" in template
+    # The header the web reads each anonymous caller's address from, set by nginx.
+    header = services["web"]["environment"]["API_CLIENT_ADDRESS_HEADER"]
+    assert f"proxy_set_header {header} $remote_addr;" in template
+    assert "listen 8080;" in template
+
+
+def test_data_lives_on_named_volumes(compose, services):
+    assert set(compose["volumes"]) == {"postgres-data", "redis-data", "media", "models"}
+    assert services["db"]["volumes"] == ["postgres-data:/var/lib/postgresql/data"]
+    assert services["redis"]["volumes"] == ["redis-data:/data"]
+
+
+def test_image_is_multi_stage_non_root_with_a_healthcheck_for_every_role():
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert dockerfile.count("FROM ") == 2  # multi-stage
-    assert "\nUSER classifier\n" in dockerfile
-    assert "HEALTHCHECK" in dockerfile
+    stages = re.findall(r"^FROM (\S+)(?: AS (\w+))?$", dockerfile, flags=re.MULTILINE)
+    assert [alias for _, alias in stages] == ["build", "app", "nginx", ""]
+    assert stages[-1][0] == "app"  # the application is the default target
+    app_stage = dockerfile.split("AS app\n")[1].split("\nFROM ")[0]
+    assert "\nUSER classifier\n" in app_stage
+    assert 'CMD ["python", "-m", "classifier_site.healthcheck"]' in app_stage
+    assert "COPY --from=app /app/staticfiles /srv/static" in dockerfile
+    assert "nginx-unprivileged" in dockerfile  # nginx does not run as root either
+
+
+def test_image_installs_the_runtime_requirements_without_the_test_tools():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    marker = re.search(r"sed '/\^(.+?)/,\$d'", dockerfile).group(1)
+    requirements = (ROOT / "requirements.txt").read_text()
+    runtime, tools = requirements.split(marker)
+    for package in ("Django==", "celery==", "gunicorn==", "tensorflow-cpu==", "psycopg"):
+        assert package in runtime
+    for package in ("pytest==", "locust==", "ruff==", "schemathesis=="):
+        assert package in tools and package not in runtime
+
+
+def test_secrets_data_and_environments_stay_out_of_the_image():
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {".env", ".git", ".venv", "data", "media", "models", "*.sqlite3*"} <= set(ignored)

@@ -38,3 +38,18 @@ def test_job_progress_polling_is_never_limited(api, settings):
     settings.API_RATE_READ = "2/m"
     job = Job.objects.create(kind=Job.Kind.BATCH_INFERENCE)
     assert {api.get(f"/api/v1/batch-jobs/{job.pk}/").status_code for _ in range(6)} == {200}
+
+
+def test_behind_a_proxy_each_client_address_has_its_own_bucket(api, settings):
+    settings.API_RATE_ANONYMOUS = "1/m"
+    settings.API_CLIENT_ADDRESS_HEADER = "X-Real-IP"
+    first = [api.post("/api/v1/batch-jobs/", {}, HTTP_X_REAL_IP="203.0.113.7") for _ in range(2)]
+    assert [response.status_code for response in first] == [400, 429]
+    # Same proxy (REMOTE_ADDR), another client behind it.
+    assert api.post("/api/v1/batch-jobs/", {}, HTTP_X_REAL_IP="203.0.113.8").status_code == 400
+
+
+def test_the_address_header_is_ignored_unless_configured(api, settings):
+    settings.API_RATE_ANONYMOUS = "1/m"
+    assert api.post("/api/v1/batch-jobs/", {}, HTTP_X_REAL_IP="203.0.113.9").status_code == 400
+    assert api.post("/api/v1/batch-jobs/", {}, HTTP_X_REAL_IP="203.0.113.10").status_code == 429

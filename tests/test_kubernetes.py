@@ -1,0 +1,85 @@
+"""No cluster runs here: deploy/kubernetes.yaml is checked for the structure the
+deployment guide (docs/deployment.md) relies on."""
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+APP_WORKLOADS = {"migrate", "web", "worker", "training", "beat"}
+
+
+@pytest.fixture(scope="module")
+def manifests() -> dict[str, dict]:
+    documents = yaml.safe_load_all((ROOT / "deploy" / "kubernetes.yaml").read_text())
+    return {f"{doc['kind']}/{doc['metadata']['name']}": doc for doc in documents}
+
+
+def workload(manifests, name: str) -> dict:
+    for kind in ("Deployment", "StatefulSet", "Job"):
+        if f"{kind}/{name}" in manifests:
+            return manifests[f"{kind}/{name}"]
+    raise AssertionError(f"no workload {name}")
+
+
+def container(manifests, name: str) -> dict:
+    return workload(manifests, name)["spec"]["template"]["spec"]["containers"][0]
+
+
+def test_every_part_of_the_service_is_there(manifests):
+    for name in ("db", "redis", "nginx", *APP_WORKLOADS):
+        workload(manifests, name)
+    assert {"Service/db", "Service/redis", "Service/web", "Service/nginx"} <= set(manifests)
+    assert manifests["Service/nginx"]["spec"]["type"] == "LoadBalancer"
+
+
+def test_app_containers_share_the_image_configuration_and_secrets(manifests):
+    for name in APP_WORKLOADS:
+        app = container(manifests, name)
+        assert app["image"] == "CLASSIFIER_IMAGE", name
+        sources = {next(iter(source.values()))["name"] for source in app["envFrom"]}
+        assert sources == {"classifier-config", "classifier-secrets"}, name
+
+
+def test_media_and_models_are_shared_by_every_pod_on_any_node(manifests):
+    for claim in ("media", "models"):
+        assert manifests[f"PersistentVolumeClaim/{claim}"]["spec"]["accessModes"] == [
+            "ReadWriteMany"
+        ]
+    config = manifests["ConfigMap/classifier-config"]["data"]
+    for name in ("web", "worker", "training"):
+        mounts = {m["name"]: m["mountPath"] for m in container(manifests, name)["volumeMounts"]}
+        assert mounts == {"media": config["MEDIA_ROOT"], "models": config["MODELS_DIR"]}, name
+    nginx_mounts = container(manifests, "nginx")["volumeMounts"]
+    assert nginx_mounts == [{"name": "media", "mountPath": "/srv/media", "readOnly": True}]
+
+
+def test_workers_scale_and_beat_never_runs_twice(manifests):
+    worker = container(manifests, "worker")["args"]
+    assert worker[worker.index("--queues") + 1] == "inference"
+    assert worker[worker.index("--hostname") + 1] == "inference@%h"  # unique per pod
+    beat = workload(manifests, "beat")["spec"]
+    assert beat["replicas"] == 1 and beat["strategy"] == {"type": "Recreate"}
+    for name in ("web", "worker", "training", "beat"):
+        probe = container(manifests, name)["livenessProbe"]["exec"]["command"]
+        assert probe == ["python", "-m", "classifier_site.healthcheck"], name
+
+
+def test_every_configured_variable_is_one_the_code_reads(manifests):
+    readers = (ROOT / "classifier_site" / "settings.py").read_text()
+    readers += (ROOT / "gunicorn.conf.py").read_text()
+    for variable in manifests["ConfigMap/classifier-config"]["data"]:
+        assert re.search(rf'env_\w+\(\s*"{variable}"', readers), variable
+
+
+def test_the_guide_creates_the_secrets_the_manifests_use(manifests):
+    guide = (ROOT / "docs" / "deployment.md").read_text()
+    for key in ("DJANGO_SECRET_KEY", "POSTGRES_PASSWORD", "DATABASE_URL"):
+        assert f"--from-literal={key}=" in guide
+    postgres_password = container(manifests, "db")["env"][2]["valueFrom"]["secretKeyRef"]
+    assert postgres_password == {"name": "classifier-secrets", "key": "POSTGRES_PASSWORD"}
+    upstream = {e["name"]: e["value"] for e in container(manifests, "nginx")["env"]}
+    assert upstream["WEB_UPSTREAM"] == "web.classifier.svc.cluster.local:8000"
+    assert "kubectl create namespace classifier" in guide
