@@ -111,7 +111,7 @@ def start_workers(count: int, logs: Path, **environment) -> list[Worker]:
     return [
         Worker(
             f"bench{index}",
-            "inference",
+            "inference,batch",
             prefetch=int(environment.get("INFERENCE_MAX_BATCH_SIZE", 32)),
             environment={**WORKER_ENVIRONMENT, **{k: str(v) for k, v in environment.items()}},
             log_dir=logs,

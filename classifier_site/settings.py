@@ -195,6 +195,12 @@ CELERY_TASK_ROUTES = {
         "generate_evaluation_plots",
     )
 }
+# Batch-job chunks have a queue of their own. A worker's prefetch limit covers all its
+# queues: micro-batching single predictions needs it at the batch size, but a worker
+# that also prefetched that many chunks would hoard a whole job while workers on other
+# hosts idle. Deployments with several worker hosts run `batch` workers with
+# prefetch 1 beside the `inference` ones; one host runs one worker for both queues.
+CELERY_TASK_ROUTES["predictions.tasks.predict_batch_chunk"] = {"queue": "batch"}
 # A task is acknowledged only once done, and re-queued if its worker process dies:
 # every task is idempotent, so running one twice never duplicates results.
 CELERY_TASK_ACKS_LATE = True
@@ -285,6 +291,12 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Three models have a `status` field with different choices: name each enum.
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "training.models.Job.Status",
+        "ModelVersionStatusEnum": "training.models.ModelVersion.Status",
+        "TrainingImageStatusEnum": "training.models.TrainingImage.Status",
+    },
 }
 # Reading (history, versions, jobs) and predicting may be open to anonymous users;
 # uploading training data, retraining, promoting and cancelling never are.

@@ -272,7 +272,8 @@ def run_scenario(
             "--config", "gunicorn.conf.py", "--bind", f"127.0.0.1:{arguments.port}",
         ]  # fmt: skip
         inference_command = [
-            str(VENV_BIN / "celery"), "-A", "classifier_site", "worker", "--queues", "inference",
+            str(VENV_BIN / "celery"), "-A", "classifier_site", "worker",
+            "--queues", "inference,batch",
             "--concurrency", str(workers),
             "--prefetch-multiplier", environment.get("INFERENCE_MAX_BATCH_SIZE", "32"),
             "--hostname", f"inference-{label}@%h", "--without-gossip", "--without-mingle",

@@ -166,7 +166,7 @@ def start_worker(link: Link, index: int, environment: dict, scratch: Path, stack
     log = scratch / f"worker{index}.log"
     command = [
         "ip", "netns", "exec", link.namespace,
-        str(VENV_BIN / "celery"), "-A", "classifier_site", "worker", "--queues", "inference",
+        str(VENV_BIN / "celery"), "-A", "classifier_site", "worker", "--queues", "batch",
         "--concurrency", "1", "--prefetch-multiplier", "1", "--without-gossip",
         "--without-mingle", "--hostname", f"worker{index}@{link.namespace}", "--loglevel", "INFO",
     ]  # fmt: skip

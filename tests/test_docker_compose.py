@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-APP_SERVICES = {"migrate", "web", "worker", "training", "beat"}
-LONG_RUNNING = {"db", "redis", "web", "nginx", "worker", "training", "beat"}
+APP_SERVICES = {"migrate", "web", "worker", "batch-worker", "training", "beat"}
+LONG_RUNNING = {"db", "redis", "web", "nginx", "worker", "batch-worker", "training", "beat"}
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +95,9 @@ def test_inference_workers_scale_and_each_has_its_own_node_name(services):
     for name in APP_SERVICES | {"db", "redis"}:
         # A fixed name or a published port would stop `--scale` (and none is needed).
         assert "container_name" not in services[name] and "ports" not in services[name], name
+    batch = command_text(services["batch-worker"])
+    assert "--queues batch" in batch and "--prefetch-multiplier 1" in batch  # shared jobs
+    assert "--hostname batch@%h" in batch
     assert "--queues training --concurrency 1" in command_text(services["training"])
     assert "celery -A classifier_site beat" in command_text(services["beat"])
 

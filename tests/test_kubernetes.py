@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-APP_WORKLOADS = {"migrate", "web", "worker", "training", "beat"}
+APP_WORKLOADS = {"migrate", "web", "worker", "batch-worker", "training", "beat"}
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def test_media_and_models_are_shared_by_every_pod_on_any_node(manifests):
             "ReadWriteMany"
         ]
     config = manifests["ConfigMap/classifier-config"]["data"]
-    for name in ("web", "worker", "training"):
+    for name in ("web", "worker", "batch-worker", "training"):
         mounts = {m["name"]: m["mountPath"] for m in container(manifests, name)["volumeMounts"]}
         assert mounts == {"media": config["MEDIA_ROOT"], "models": config["MODELS_DIR"]}, name
     nginx_mounts = container(manifests, "nginx")["volumeMounts"]
@@ -60,9 +60,13 @@ def test_workers_scale_and_beat_never_runs_twice(manifests):
     worker = container(manifests, "worker")["args"]
     assert worker[worker.index("--queues") + 1] == "inference"
     assert worker[worker.index("--hostname") + 1] == "inference@%h"  # unique per pod
+    batch = container(manifests, "batch-worker")["args"]
+    assert batch[batch.index("--queues") + 1] == "batch"
+    assert batch[batch.index("--prefetch-multiplier") + 1] == "1"  # a job spreads over pods
+    assert batch[batch.index("--hostname") + 1] == "batch@%h"
     beat = workload(manifests, "beat")["spec"]
     assert beat["replicas"] == 1 and beat["strategy"] == {"type": "Recreate"}
-    for name in ("web", "worker", "training", "beat"):
+    for name in ("web", "worker", "batch-worker", "training", "beat"):
         probe = container(manifests, name)["livenessProbe"]["exec"]["command"]
         assert probe == ["python", "-m", "classifier_site.healthcheck"], name
 

@@ -167,7 +167,9 @@ def start_worker(django_db_setup, django_db_blocker, celery_redis, shared_storag
     with django_db_blocker.unblock():
         database = database_environment()
 
-    def start(name: str = "inference", queues: str = "inference", prefetch: int = 32, **extra):
+    def start(
+        name: str = "inference", queues: str = "inference,batch", prefetch: int = 32, **extra
+    ):
         environment = {
             **database,
             "REDIS_URL": celery_redis,

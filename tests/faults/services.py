@@ -245,7 +245,9 @@ class Deployment:
             raise RuntimeError(f"manage.py {' '.join(arguments)} failed:\n{result.stderr}")
         return result.stdout
 
-    def start_worker(self, name: str, queues: str = "inference", prefetch: int = 32) -> Worker:
+    def start_worker(
+        self, name: str, queues: str = "inference,batch", prefetch: int = 32
+    ) -> Worker:
         worker = Worker(name, queues, prefetch, self.environment, self.folder)
         self.workers.append(worker)
         return worker

@@ -105,7 +105,7 @@ def test_cancelled_job_stops_between_chunks_and_keeps_what_it_made(
 
 
 def inference_worker_busy() -> bool:
-    return queue_length("inference") > 0
+    return queue_length("batch") > 0
 
 
 def test_job_without_a_production_model_is_refused(trained_artifacts, mini_dataset):

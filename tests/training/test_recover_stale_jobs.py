@@ -20,9 +20,9 @@ class Queues:
 
 @pytest.fixture
 def queues(celery_redis):
-    clear_queues("training", "inference")
+    clear_queues("training", "inference", "batch")
     yield Queues()
-    clear_queues("training", "inference")
+    clear_queues("training", "inference", "batch")
 
 
 def running_job(kind=Job.Kind.TRAINING, seconds_since_heartbeat=600, **fields) -> Job:
@@ -87,4 +87,4 @@ def test_stale_batch_job_queues_only_the_chunks_without_predictions(queues, sett
     job.refresh_from_db()
     assert job.status == "running"
     assert job.attempts == 2
-    assert queues.llen("inference") == 3  # positions 0-3, 4-7, 8-9
+    assert queues.llen("batch") == 3  # positions 0-3, 4-7, 8-9
