@@ -114,6 +114,29 @@ def test_stop_request_ends_training_within_the_current_epoch(small_dataset):
     assert len(result.history) <= 1
 
 
+def test_plateau_schedule_keeps_the_best_validation_epoch(small_dataset):
+    config = TrainingConfig(
+        epochs=3,
+        batch_size=64,
+        learning_rate_schedule="plateau",
+        plateau_patience=1,
+        early_stopping_patience=2,
+    )
+    result = train_model(
+        as_float(small_dataset.train.images),
+        small_dataset.train.labels,
+        small_dataset.class_names,
+        config,
+    )
+    accuracies = [epoch["val_accuracy"] for epoch in result.history]
+    assert result.best_epoch == int(np.argmax(accuracies)) + 1
+    # The weights kept are the best epoch's: the final validation accuracy is its.
+    assert result.validation_metrics["accuracy"] == pytest.approx(max(accuracies), abs=1e-6)
+    rates = [epoch["learning_rate"] for epoch in result.history]
+    assert rates[0] == pytest.approx(config.learning_rate)
+    assert all(later <= earlier for earlier, later in zip(rates, rates[1:]))
+
+
 def test_invalid_configuration_names_every_problem():
     with pytest.raises(ValueError, match="epochs must be at least 1; batch_size must be between"):
         TrainingConfig(epochs=0, batch_size=0)
