@@ -1,3 +1,4 @@
+import itertools
 from collections import Counter
 
 import numpy as np
@@ -134,13 +135,13 @@ def test_plateau_schedule_keeps_the_best_validation_epoch(small_dataset):
     assert result.validation_metrics["accuracy"] == pytest.approx(max(accuracies), abs=1e-6)
     rates = [epoch["learning_rate"] for epoch in result.history]
     assert rates[0] == pytest.approx(config.learning_rate)
-    assert all(later <= earlier for earlier, later in zip(rates, rates[1:]))
+    assert all(later <= earlier for earlier, later in itertools.pairwise(rates))
 
 
 def test_invalid_configuration_names_every_problem():
     with pytest.raises(ValueError, match="epochs must be at least 1; batch_size must be between"):
         TrainingConfig(epochs=0, batch_size=0)
-    with pytest.raises(ValueError) as error:
+    with pytest.raises(ValueError, match="optimizer must be one of") as error:
         TrainingConfig(
             optimizer="rmsprop",
             learning_rate_schedule="step",
@@ -257,9 +258,10 @@ def test_cutout_blanks_one_square_of_at_most_its_size_per_image():
 
 def test_flip_mirrors_some_images_and_leaves_the_others():
     images, _, augmented, _ = one_batch(TrainingConfig(**{**NO_AUGMENTATION, "flip": True}))
-    flipped = [np.array_equal(result, image[:, ::-1]) for image, result in zip(images, augmented)]
-    kept = [np.array_equal(result, image) for image, result in zip(images, augmented)]
-    assert all(a != b for a, b in zip(flipped, kept)) and any(flipped) and any(kept)
+    pairs = list(zip(images, augmented, strict=True))
+    flipped = [np.array_equal(result, image[:, ::-1]) for image, result in pairs]
+    kept = [np.array_equal(result, image) for image, result in pairs]
+    assert all(a != b for a, b in zip(flipped, kept, strict=True)) and any(flipped) and any(kept)
 
 
 def test_mixup_blends_images_and_targets_with_the_same_weights():
