@@ -211,7 +211,8 @@ def train_new_version(
 def evaluate_version(
     version: ModelVersion, on_load_progress: LoadProgress = _ignore_progress
 ) -> dict:
-    """Metrics of `version` on the current included test split, via `Predictor`."""
+    """Metrics of `version` on the current included test split, via `Predictor`: those of
+    the calibrated probabilities it serves, plus the network's own ECE for comparison."""
     test_rows = [
         row for row in included_images(TrainingImage.Split.TEST) if row.label in version.class_names
     ]
