@@ -55,8 +55,11 @@ def build_metadata(
     metrics: dict[str, Any],
     dataset_fingerprint: str,
     training_parameters: dict[str, Any],
+    calibration: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """`calibration` ({"method": "temperature", "temperature": T, ...}) is what
+    `Predictor` applies to every probability it serves."""
     return {
         "format_version": METADATA_FORMAT_VERSION,
         "class_names": list(class_names),
@@ -65,6 +68,7 @@ def build_metadata(
         "metrics": metrics,
         "dataset_fingerprint": dataset_fingerprint,
         "training_parameters": training_parameters,
+        "calibration": calibration or {"method": "none", "temperature": 1.0},
         "library_versions": library_versions(),
         "created_at": datetime.now(UTC).isoformat(),
         **(extra or {}),

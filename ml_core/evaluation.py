@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support, roc_auc_score
 
+from ml_core.calibration import ECE_BINS, expected_calibration_error
+
 
 def _per_class_auc(y_true: np.ndarray, probabilities: np.ndarray, class_index: int) -> float | None:
     positives = y_true == class_index
@@ -19,7 +21,8 @@ def _per_class_auc(y_true: np.ndarray, probabilities: np.ndarray, class_index: i
 def evaluate(
     y_true: Sequence[int] | np.ndarray, probabilities: np.ndarray, class_names: Sequence[str]
 ) -> dict[str, Any]:
-    """Accuracy, macro precision/recall/F1, one-vs-rest macro ROC-AUC, confusion matrix.
+    """Accuracy, macro precision/recall/F1, one-vs-rest macro ROC-AUC, expected
+    calibration error (15 bins) of these probabilities, confusion matrix.
 
     ROC-AUC is averaged over the classes that have both positive and negative
     examples (with every class present this equals scikit-learn's
@@ -59,6 +62,7 @@ def evaluate(
         "recall_macro": float(recall.mean()),
         "f1_macro": float(f1.mean()),
         "roc_auc_ovr_macro": float(np.mean(defined_aucs)) if defined_aucs else None,
+        "ece": expected_calibration_error(probabilities, y_true, ECE_BINS),
         "class_names": list(class_names),
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
         "per_class": per_class,
@@ -67,6 +71,19 @@ def evaluate(
 
 def _number(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4f}"
+
+
+def _calibration_lines(metrics: dict[str, Any]) -> list[str]:
+    """ECE as served, and before calibration when known (older metrics have neither)."""
+    if "ece" not in metrics:
+        return []
+    line = f"ECE ({ECE_BINS} bins)        {_number(metrics['ece'])}"
+    if metrics.get("ece_uncalibrated") is not None:
+        line += (
+            f" (calibrated with temperature {metrics.get('temperature', 1.0):.3f}; "
+            f"{_number(metrics['ece_uncalibrated'])} before)"
+        )
+    return [line]
 
 
 def format_metrics(metrics: dict[str, Any]) -> str:
@@ -80,6 +97,7 @@ def format_metrics(metrics: dict[str, Any]) -> str:
         f"recall (macro)      {_number(metrics['recall_macro'])}",
         f"F1 (macro)          {_number(metrics['f1_macro'])}",
         f"ROC-AUC (OvR macro) {_number(metrics['roc_auc_ovr_macro'])}",
+        *_calibration_lines(metrics),
         "",
         f"{'class':<{width}}precision  recall     f1         roc_auc    support",
     ]

@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from ml_core.artifacts import MODEL_FILENAME, ArtifactError, load_metadata
+from ml_core.calibration import MAX_TEMPERATURE, MIN_TEMPERATURE, apply_temperature
 from ml_core.preprocessing import PREPROCESSING_VERSION, ImageSource, preprocess_images
 
 # Bounds the memory of one forward pass; larger inputs are split into chunks.
@@ -33,12 +34,24 @@ class ImagePrediction:
         return self.top[0][1]
 
 
+def calibration_temperature(metadata: dict[str, Any]) -> float:
+    """The stored temperature; 1 (no change) for versions saved before calibration."""
+    calibration = metadata.get("calibration") or {}
+    temperature = float(calibration.get("temperature", 1.0))
+    if not (MIN_TEMPERATURE <= temperature <= MAX_TEMPERATURE):
+        raise ArtifactError(f"calibration temperature {temperature} is out of range")
+    return temperature
+
+
 class Predictor:
     """Loads `model.keras` and `metadata.json` from an artefact directory.
 
     Inference runs through one traced `tf.function` (batch dimension left open)
     rather than `model.predict`, whose per-call set-up dominates small batches:
     bench/predictor_latency.py measures the difference.
+
+    Probabilities are calibrated with the temperature stored in the metadata
+    (fitted on the version's validation images); versions without one use 1.
     """
 
     def __init__(self, artifact_directory: str | Path) -> None:
@@ -58,6 +71,7 @@ class Predictor:
             raise ArtifactError(f"{model_path}: cannot load model ({exc})") from exc
         self.class_names: list[str] = list(self.metadata["class_names"])
         self.input_shape = tuple(self.metadata["input_shape"])
+        self.temperature = calibration_temperature(self.metadata)
         self._forward = tf.function(
             self._probabilities,
             input_signature=[tf.TensorSpec((None, *self.input_shape), tf.float32)],
@@ -67,8 +81,12 @@ class Predictor:
     def _probabilities(self, images: tf.Tensor) -> tf.Tensor:
         return self.model(images, training=False)
 
-    def predict_arrays(self, images: np.ndarray) -> np.ndarray:
-        """Preprocessed float32 batch (N, H, W, 3) → probabilities (N, classes)."""
+    def predict_arrays(self, images: np.ndarray, calibrated: bool = True) -> np.ndarray:
+        """Preprocessed float32 batch (N, H, W, 3) → probabilities (N, classes).
+
+        `calibrated=False` returns the network's own probabilities (to measure
+        what calibration changed); serving always uses the calibrated ones.
+        """
         images = np.asarray(images, dtype=np.float32)
         if images.ndim != 4 or images.shape[1:] != self.input_shape:
             raise ValueError(
@@ -81,7 +99,8 @@ class Predictor:
         ]
         if not chunks:
             return np.zeros((0, len(self.class_names)), dtype=np.float32)
-        return np.concatenate(chunks)
+        probabilities = np.concatenate(chunks)
+        return apply_temperature(probabilities, self.temperature) if calibrated else probabilities
 
     def predict(
         self, images: Sequence[ImageSource], top_k: int = DEFAULT_TOP_K

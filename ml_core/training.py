@@ -1,4 +1,4 @@
-"""Train the classifier: stratified validation split, augmentation, early stopping.
+"""Train the classifier: stratified validation split, augmentation, schedule, calibration.
 
 The caller passes a `TrainingListener` to observe progress (per batch and per
 epoch) and to request a cooperative stop, checked after every batch.
@@ -16,8 +16,24 @@ import numpy as np
 import tensorflow as tf
 from sklearn.model_selection import train_test_split
 
-from ml_core.config import MINIMUM_LEARNING_RATE, PLATEAU_FACTOR, TrainingConfig
+from ml_core.calibration import (
+    apply_temperature,
+    expected_calibration_error,
+    fit_temperature,
+    log_probabilities,
+    negative_log_likelihood,
+)
+from ml_core.config import (
+    MINIMUM_LEARNING_RATE,
+    PLATEAU_FACTOR,
+    SGD_MOMENTUM,
+    TrainingConfig,
+)
 from ml_core.model import build_model
+
+# Cutout blanks to mid-grey, close to the mean pixel of natural images in [0, 1].
+CUTOUT_FILL = 0.5
+EVALUATION_BATCH_SIZE = 256
 
 
 class TrainingListener(Protocol):
@@ -60,6 +76,7 @@ class TrainingResult:
     validation_count: int
     duration_seconds: float
     validation_metrics: dict[str, float] = field(default_factory=dict)
+    calibration: dict[str, float | str] = field(default_factory=dict)
 
 
 def split_train_validation(
@@ -73,47 +90,125 @@ def split_train_validation(
     return np.sort(train_indices), np.sort(validation_indices)
 
 
-def build_augmentation(config: TrainingConfig) -> keras.Sequential:
-    """Random flip, shift, rotation and zoom, applied to training batches only."""
-    augmentation_layers: list[keras.layers.Layer] = []
-    seed = config.seed
+def _per_image_crop(images: tf.Tensor, padding: int, seed: tf.Tensor) -> tf.Tensor:
+    """Each image padded by reflection, then cropped back at its own random offset."""
+    batch, height, width = tf.shape(images)[0], tf.shape(images)[1], tf.shape(images)[2]
+    padded = tf.pad(images, [[0, 0], [padding, padding], [padding, padding], [0, 0]], "REFLECT")
+    offsets = tf.random.stateless_uniform(
+        (batch, 2), seed, minval=0, maxval=2 * padding + 1, dtype=tf.int32
+    )
+    rows = offsets[:, :1] + tf.range(height)[tf.newaxis, :]
+    columns = offsets[:, 1:] + tf.range(width)[tf.newaxis, :]
+    cropped = tf.gather(padded, rows, axis=1, batch_dims=1)
+    return tf.gather(cropped, columns, axis=2, batch_dims=1)
+
+
+def _cutout(images: tf.Tensor, size: int, seed: tf.Tensor) -> tf.Tensor:
+    """Blank one size x size square per image (centre anywhere; may overhang the edge)."""
+    batch, height, width = tf.shape(images)[0], tf.shape(images)[1], tf.shape(images)[2]
+    centres = tf.random.stateless_uniform(
+        (batch, 2), seed, minval=0, maxval=tf.minimum(height, width), dtype=tf.int32
+    )
+    top = centres[:, :1] - size // 2
+    left = centres[:, 1:] - size // 2
+    row_inside = (tf.range(height)[tf.newaxis, :] >= top) & (
+        tf.range(height)[tf.newaxis, :] < top + size
+    )
+    column_inside = (tf.range(width)[tf.newaxis, :] >= left) & (
+        tf.range(width)[tf.newaxis, :] < left + size
+    )
+    inside = row_inside[:, :, tf.newaxis] & column_inside[:, tf.newaxis, :]
+    return tf.where(inside[..., tf.newaxis], tf.constant(CUTOUT_FILL, images.dtype), images)
+
+
+def _mixup(
+    images: tf.Tensor, targets: tf.Tensor, alpha: float, seed: tf.Tensor
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Blend each image and target with the batch's mirror image (batches are shuffled)."""
+    batch = tf.shape(images)[0]
+    first, second = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    gamma_a = tf.random.stateless_gamma((batch,), first, alpha=alpha)
+    gamma_b = tf.random.stateless_gamma((batch,), second, alpha=alpha)
+    weight = gamma_a / (gamma_a + gamma_b)
+    mixed_images = tf.reverse(images, axis=[0])
+    mixed_targets = tf.reverse(targets, axis=[0])
+    image_weight = weight[:, tf.newaxis, tf.newaxis, tf.newaxis]
+    target_weight = weight[:, tf.newaxis]
+    return (
+        image_weight * images + (1 - image_weight) * mixed_images,
+        target_weight * targets + (1 - target_weight) * mixed_targets,
+    )
+
+
+def augment_batch(
+    images: tf.Tensor, targets: tf.Tensor, seed: tf.Tensor, config: TrainingConfig
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Random flip, padded crop, cutout and mixup of one batch (stateless, seeded)."""
+    flip_seed, crop_seed, cutout_seed, mixup_seed = tf.unstack(
+        tf.random.experimental.stateless_split(seed, 4)
+    )
     if config.flip:
-        augmentation_layers.append(keras.layers.RandomFlip("horizontal", seed=seed))
-    if config.shift_fraction:
-        augmentation_layers.append(
-            keras.layers.RandomTranslation(
-                config.shift_fraction, config.shift_fraction, fill_mode="reflect", seed=seed
-            )
-        )
-    if config.rotation_fraction:
-        augmentation_layers.append(
-            keras.layers.RandomRotation(config.rotation_fraction, fill_mode="reflect", seed=seed)
-        )
-    if config.zoom_fraction:
-        augmentation_layers.append(
-            keras.layers.RandomZoom(config.zoom_fraction, fill_mode="reflect", seed=seed)
-        )
-    return keras.Sequential(augmentation_layers, name="augmentation")
+        flip = tf.random.stateless_uniform((tf.shape(images)[0],), flip_seed) < 0.5
+        images = tf.where(flip[:, tf.newaxis, tf.newaxis, tf.newaxis], images[:, :, ::-1], images)
+    if config.crop_padding:
+        images = _per_image_crop(images, config.crop_padding, crop_seed)
+    if config.cutout_size:
+        images = _cutout(images, config.cutout_size, cutout_seed)
+    if config.mixup_alpha:
+        images, targets = _mixup(images, targets, config.mixup_alpha, mixup_seed)
+    return images, targets
 
 
 def make_training_dataset(
-    images: np.ndarray, labels: np.ndarray, config: TrainingConfig
+    images: np.ndarray, labels: np.ndarray, num_classes: int, config: TrainingConfig
 ) -> tf.data.Dataset:
-    """Shuffled, augmented batches; augmentation runs in the input pipeline."""
-    augmentation = build_augmentation(config)
-    dataset = tf.data.Dataset.from_tensor_slices((images, labels))
+    """Shuffled, augmented batches of (images, one-hot targets).
+
+    Augmentation runs in the input pipeline on whole batches; every batch draws its
+    own seed from a seeded stream that differs from epoch to epoch.
+    """
+    targets = keras.utils.to_categorical(labels, num_classes).astype(np.float32)
+    dataset = tf.data.Dataset.from_tensor_slices((images, targets))
     dataset = dataset.shuffle(len(labels), seed=config.seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(config.batch_size)
-    if not augmentation.layers:
-        return dataset.prefetch(tf.data.AUTOTUNE)
-    dataset = dataset.map(
-        lambda batch_images, batch_labels: (
-            tf.clip_by_value(augmentation(batch_images, training=True), 0.0, 1.0),
-            batch_labels,
-        ),
+    seeds = tf.data.Dataset.random(seed=config.seed, rerandomize_each_iteration=True).batch(2)
+    dataset = tf.data.Dataset.zip(dataset, seeds).map(
+        lambda batch, seed: augment_batch(batch[0], batch[1], seed, config),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def learning_rate_schedule(
+    config: TrainingConfig, steps_per_epoch: int
+) -> float | keras.optimizers.schedules.LearningRateSchedule:
+    """Cosine: linear warm-up to the peak, then cosine decay to zero at the last step.
+
+    Plateau: a constant rate that ReduceLROnPlateau lowers.
+    """
+    if config.learning_rate_schedule == "plateau":
+        return config.learning_rate
+    warmup_steps = config.effective_warmup_epochs * steps_per_epoch
+    decay_steps = (config.epochs - config.effective_warmup_epochs) * steps_per_epoch
+    if not warmup_steps:
+        return keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps)
+    return keras.optimizers.schedules.CosineDecay(
+        0.0, decay_steps, warmup_target=config.learning_rate, warmup_steps=warmup_steps
+    )
+
+
+def build_optimizer(config: TrainingConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    schedule = learning_rate_schedule(config, steps_per_epoch)
+    if config.optimizer == "sgd":
+        optimizer = keras.optimizers.SGD(
+            schedule, momentum=SGD_MOMENTUM, nesterov=True, weight_decay=config.weight_decay
+        )
+    else:
+        optimizer = keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay)
+    # Decay shrinks kernels only: batch norm's scale and shift and the biases are
+    # not weights whose size regularisation should pull towards zero.
+    optimizer.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
+    return optimizer
 
 
 class _ListenerCallback(keras.callbacks.Callback):
@@ -145,36 +240,16 @@ class _ListenerCallback(keras.callbacks.Callback):
         self.listener.on_epoch_end(epoch + 1, self.epochs, metrics)
 
 
-def train_model(
-    images: np.ndarray,
-    labels: np.ndarray,
-    class_names: list[str],
+def _one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    return keras.utils.to_categorical(labels, num_classes).astype(np.float32)
+
+
+def _schedule_callbacks(
     config: TrainingConfig,
-    listener: TrainingListener | None = None,
-) -> TrainingResult:
-    """Train a fresh model on preprocessed float32 images (N, H, W, 3) in [0, 1].
-
-    A stratified `validation_fraction` of these training images is held out for
-    validation, early stopping and the learning-rate schedule. The test split is
-    never seen here.
-    """
-    listener = listener or SilentListener()
-    labels = np.asarray(labels, dtype=np.int64)
-    keras.utils.set_random_seed(config.seed)
-    train_indices, validation_indices = split_train_validation(
-        labels, config.validation_fraction, config.seed
-    )
-    x_train, y_train = images[train_indices], labels[train_indices]
-    x_validation, y_validation = images[validation_indices], labels[validation_indices]
-
-    model = build_model(images.shape[1:], len(class_names))
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    batches_per_epoch = math.ceil(len(y_train) / config.batch_size)
-    progress = _ListenerCallback(listener, config.epochs, batches_per_epoch)
+) -> tuple[list[keras.callbacks.Callback], keras.callbacks.EarlyStopping | None]:
+    """The plateau schedule's callbacks; the cosine schedule needs none."""
+    if config.learning_rate_schedule != "plateau":
+        return [], None
     early_stopping = keras.callbacks.EarlyStopping(
         monitor="val_accuracy",
         mode="max",
@@ -187,31 +262,86 @@ def train_model(
         patience=config.plateau_patience,
         min_lr=MINIMUM_LEARNING_RATE,
     )
+    return [plateau, early_stopping], early_stopping
+
+
+def _calibrate(
+    model: keras.Model, images: np.ndarray, labels: np.ndarray
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Fit the temperature on validation images; (validation metrics, calibration)."""
+    probabilities = model.predict(images, batch_size=EVALUATION_BATCH_SIZE, verbose=0)
+    temperature = fit_temperature(probabilities, labels)
+    calibrated = apply_temperature(probabilities, temperature)
+    log_probs = log_probabilities(probabilities)
+    validation_metrics = {
+        "accuracy": float((probabilities.argmax(axis=1) == labels).mean()),
+        "loss": negative_log_likelihood(log_probs, labels),
+        "loss_calibrated": negative_log_likelihood(log_probabilities(calibrated), labels),
+        "ece_uncalibrated": expected_calibration_error(probabilities, labels),
+        "ece": expected_calibration_error(calibrated, labels),
+    }
+    calibration = {"method": "temperature", "temperature": temperature, "fitted_on": "validation"}
+    return validation_metrics, calibration
+
+
+def train_model(
+    images: np.ndarray,
+    labels: np.ndarray,
+    class_names: list[str],
+    config: TrainingConfig,
+    listener: TrainingListener | None = None,
+) -> TrainingResult:
+    """Train a fresh model on preprocessed float32 images (N, H, W, 3) in [0, 1].
+
+    A stratified `validation_fraction` of these training images is held out: it
+    drives the plateau schedule and fits the calibration temperature. The test split
+    is never seen here.
+    """
+    listener = listener or SilentListener()
+    labels = np.asarray(labels, dtype=np.int64)
+    num_classes = len(class_names)
+    keras.utils.set_random_seed(config.seed)
+    train_indices, validation_indices = split_train_validation(
+        labels, config.validation_fraction, config.seed
+    )
+    x_train, y_train = images[train_indices], labels[train_indices]
+    x_validation, y_validation = images[validation_indices], labels[validation_indices]
+
+    batches_per_epoch = math.ceil(len(y_train) / config.batch_size)
+    model = build_model(images.shape[1:], num_classes)
+    model.compile(
+        optimizer=build_optimizer(config, batches_per_epoch),
+        loss=keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing),
+        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+    )
+    progress = _ListenerCallback(listener, config.epochs, batches_per_epoch)
+    schedule_callbacks, early_stopping = _schedule_callbacks(config)
     started = time.monotonic()
     model.fit(
-        make_training_dataset(x_train, y_train, config),
-        validation_data=(x_validation, y_validation),
+        make_training_dataset(x_train, y_train, num_classes, config),
+        validation_data=(x_validation, _one_hot(y_validation, num_classes)),
         epochs=config.epochs,
         shuffle=False,  # the dataset reshuffles itself every epoch
-        callbacks=[plateau, early_stopping, progress],
+        callbacks=[*schedule_callbacks, progress],
         verbose=0,
     )
     duration = time.monotonic() - started
-    best_epoch = early_stopping.best_epoch + 1
-    validation_loss, validation_accuracy = model.evaluate(
-        x_validation, y_validation, batch_size=256, verbose=0
-    )
+    if early_stopping is not None:
+        best_epoch = early_stopping.best_epoch + 1
+        stopped_early = early_stopping.stopped_epoch > 0
+    else:  # the cosine schedule ends at rate zero: its last epoch is the one kept
+        best_epoch = len(progress.history)
+        stopped_early = False
+    validation_metrics, calibration = _calibrate(model, x_validation, y_validation)
     return TrainingResult(
         model=model,
         history=progress.history,
         best_epoch=best_epoch,
         stop_requested=progress.stop_requested,
-        stopped_early=early_stopping.stopped_epoch > 0,
+        stopped_early=stopped_early,
         train_count=len(y_train),
         validation_count=len(y_validation),
         duration_seconds=duration,
-        validation_metrics={
-            "loss": float(validation_loss),
-            "accuracy": float(validation_accuracy),
-        },
+        validation_metrics=validation_metrics,
+        calibration=calibration,
     )

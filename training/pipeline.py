@@ -21,6 +21,7 @@ from django.utils import timezone
 from sklearn.model_selection import train_test_split
 
 from ml_core.artifacts import build_metadata, dataset_fingerprint, save_artifacts
+from ml_core.calibration import apply_temperature, expected_calibration_error
 from ml_core.evaluation import evaluate
 from ml_core.predictor import Predictor
 from ml_core.preprocessing import INPUT_SHAPE, PREPROCESSING_VERSION, preprocess_image
@@ -153,8 +154,12 @@ def train_new_version(
         logger.info("training stopped on request after %d epochs", len(result.history))
         return None
 
-    probabilities = result.model.predict(test_set.images, batch_size=256, verbose=0)
-    metrics = evaluate(test_set.labels, probabilities, class_names)
+    # The metrics are those of the probabilities served: calibrated as Predictor does.
+    raw = result.model.predict(test_set.images, batch_size=256, verbose=0)
+    temperature = result.calibration["temperature"]
+    metrics = evaluate(test_set.labels, apply_temperature(raw, temperature), class_names)
+    metrics["ece_uncalibrated"] = expected_calibration_error(raw, test_set.labels)
+    metrics["temperature"] = temperature
     metrics["test_fingerprint"] = test_set.fingerprint
     parameters = {
         **config.to_dict(),
@@ -177,6 +182,7 @@ def train_new_version(
             metrics=metrics,
             dataset_fingerprint=train_set.fingerprint,
             training_parameters=parameters,
+            calibration=result.calibration,
             extra={"validation_metrics": result.validation_metrics, "history": result.history},
         ),
     )
@@ -204,9 +210,9 @@ def train_new_version(
 
 def predict_test_split(
     version: ModelVersion, on_load_progress: LoadProgress = _ignore_progress
-) -> tuple[LabeledSet, np.ndarray]:
-    """The current included test split (of the version's classes) and `version`'s
-    probabilities for it, via `Predictor`."""
+) -> tuple[LabeledSet, np.ndarray, float]:
+    """The current included test split (of the version's classes), the network's own
+    probabilities for it, and the temperature `version` serves them with."""
     test_rows = [
         row for row in included_images(TrainingImage.Split.TEST) if row.label in version.class_names
     ]
@@ -214,14 +220,18 @@ def predict_test_split(
         raise TrainingDataError("the test split has no included images of this model's classes")
     test_set = load_labeled_set(test_rows, version.class_names, on_load_progress)
     predictor = Predictor(version.artifact_directory)
-    return test_set, predictor.predict_arrays(test_set.images)
+    raw = predictor.predict_arrays(test_set.images, calibrated=False)
+    return test_set, raw, predictor.temperature
 
 
 def evaluate_version(
     version: ModelVersion, on_load_progress: LoadProgress = _ignore_progress
 ) -> dict:
-    """Metrics of `version` on the current included test split."""
-    test_set, probabilities = predict_test_split(version, on_load_progress)
-    metrics = evaluate(test_set.labels, probabilities, version.class_names)
+    """Metrics of `version` on the current included test split, via `Predictor`: those of
+    the calibrated probabilities it serves, plus the network's own ECE for comparison."""
+    test_set, raw, temperature = predict_test_split(version, on_load_progress)
+    metrics = evaluate(test_set.labels, apply_temperature(raw, temperature), version.class_names)
+    metrics["ece_uncalibrated"] = expected_calibration_error(raw, test_set.labels)
+    metrics["temperature"] = temperature
     metrics["test_fingerprint"] = test_set.fingerprint
     return metrics

@@ -150,7 +150,7 @@ def run_training(job: Job) -> None:
     listener = JobListener(job)
     try:
         version = train_new_version(
-            TrainingConfig(**parameters),
+            TrainingConfig.from_dict(parameters),
             listener=listener,
             max_train_images=max_train_images,
             training_image_ids=list(job.training_images.values_list("id", flat=True)),

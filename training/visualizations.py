@@ -81,8 +81,10 @@ def generate_training_plot(version: ModelVersion) -> Visualization | None:
 def generate_evaluation_plots(version: ModelVersion) -> list[Visualization]:
     """Confusion matrix, ROC curves and per-class metrics of `version` on the current
     included test split. Runs the model: call it in a worker's pool process only."""
+    from ml_core.calibration import apply_temperature
     from training.pipeline import predict_test_split  # imports TensorFlow
 
-    test_set, probabilities = predict_test_split(version)
+    test_set, raw, temperature = predict_test_split(version)
+    probabilities = apply_temperature(raw, temperature)  # what the version serves
     plots = evaluation_plots(test_set.labels, probabilities, version.class_names)
     return [_store(_of_version(plot, version), version) for plot in plots]

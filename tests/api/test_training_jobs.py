@@ -25,6 +25,54 @@ def test_start_a_retrain_with_parameters(trainer, curated_small):
     assert trainer.get(f"/api/v1/training-jobs/{job.pk}/").json()["status"] == "queued"
 
 
+def test_recipe_knobs_default_to_the_recipe_and_can_be_set(trainer, curated_small):
+    from ml_core.config import TrainingConfig
+
+    default = trainer.post("/api/v1/training-jobs/", {}).json()
+    recipe = {**TrainingConfig().to_dict(), "auto_promote": False, "max_train_images": None}
+    assert default["parameters"] == recipe
+    chosen = {
+        "optimizer": "sgd",
+        "learning_rate": 0.05,
+        "weight_decay": 0.005,
+        "learning_rate_schedule": "plateau",
+        "warmup_epochs": 0,
+        "label_smoothing": 0.0,
+        "flip": False,
+        "crop_padding": 2,
+        "cutout_size": 0,
+        "mixup_alpha": 0.2,
+    }
+    response = trainer.post("/api/v1/training-jobs/", chosen, format="json")
+    assert response.status_code == 202, response.content
+    assert chosen.items() <= response.json()["parameters"].items()
+
+
+def test_out_of_range_recipe_knobs_are_400s_naming_each_field(trainer, curated_small):
+    response = trainer.post(
+        "/api/v1/training-jobs/",
+        {
+            "optimizer": "rmsprop",
+            "learning_rate_schedule": "step",
+            "label_smoothing": 0.9,
+            "crop_padding": 40,
+            "cutout_size": -1,
+            "weight_decay": 2,
+        },
+        format="json",
+    )
+    assert response.status_code == 400
+    assert set(response.json()["errors"]) == {
+        "optimizer",
+        "learning_rate_schedule",
+        "label_smoothing",
+        "crop_padding",
+        "cutout_size",
+        "weight_decay",
+    }
+    assert Job.objects.count() == 0
+
+
 def test_parameters_are_validated_field_by_field(trainer, curated_small):
     response = trainer.post("/api/v1/training-jobs/", {"epochs": 0, "batch_size": "many"})
     assert response.status_code == 400

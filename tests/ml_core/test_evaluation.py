@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pytest
 
+from ml_core.calibration import expected_calibration_error
 from ml_core.evaluation import evaluate, format_metrics
 
 CLASS_NAMES = ["cat", "dog", "frog"]
@@ -53,6 +54,11 @@ def test_confusion_matrix_rows_are_true_classes(metrics):
     assert metrics["confusion_matrix"] == [[1, 1, 0], [0, 2, 0], [1, 0, 1]]
 
 
+def test_calibration_error_of_the_given_probabilities_is_included(metrics):
+    assert metrics["ece"] == expected_calibration_error(PROBABILITIES, Y_TRUE)
+    assert metrics["ece"] > 0
+
+
 def test_metrics_survive_a_json_round_trip(metrics):
     assert json.loads(json.dumps(metrics)) == metrics
 
@@ -75,6 +81,7 @@ def test_report_shows_summary_per_class_rows_and_confusion_matrix(metrics):
     report = format_metrics(metrics)
     assert "accuracy            0.6667" in report
     assert "ROC-AUC (OvR macro) 0.9583" in report
+    assert f"ECE (15 bins)        {metrics['ece']:.4f}" in report
     assert "dog   0.6667     1.0000     0.8000" in report
     assert "confusion matrix" in report
     assert report.splitlines()[-1].split() == ["frog", "1", "0", "1"]

@@ -152,3 +152,40 @@ def test_invalid_image_in_a_batch_raises_before_any_prediction(saved):
     Image.new("RGB", (8, 8)).save(good, format="PNG")
     with pytest.raises(InvalidImageError):
         Predictor(directory).predict([good.getvalue(), b"not an image"])
+
+
+def test_stored_temperature_calibrates_every_served_probability(saved, tmp_path, mini_dataset):
+    model, _ = saved
+    calibration = {"method": "temperature", "temperature": 2.5}
+    directory = save_artifacts(model, tmp_path / "v2", metadata(calibration=calibration))
+    predictor = Predictor(directory)
+    images = mini_dataset.test.images[:20].astype(np.float32) / 255
+    raw = np.asarray(model(images, training=False))
+    # softmax(log p / T) is softmax(logits / T): the probabilities the network would
+    # give with its logits divided by the temperature.
+    expected = np.exp(np.log(raw) / 2.5)
+    expected /= expected.sum(axis=1, keepdims=True)
+    assert predictor.temperature == 2.5
+    assert np.allclose(predictor.predict_arrays(images), expected, atol=1e-5)
+    assert np.array_equal(predictor.predict_arrays(images, calibrated=False), raw)
+    served = predictor.predict([encode_png(pixels) for pixels in mini_dataset.test.images[:2]])
+    assert served[0].confidence == pytest.approx(float(expected[0].max()), abs=1e-5)
+
+
+def test_versions_saved_without_calibration_serve_the_network_probabilities(saved, mini_dataset):
+    model, directory = saved
+    path = directory / METADATA_FILENAME
+    stored = json.loads(path.read_text())
+    del stored["calibration"]  # as written before calibration existed
+    path.write_text(json.dumps(stored))
+    images = mini_dataset.test.images[:5].astype(np.float32) / 255
+    predictor = Predictor(directory)
+    assert predictor.temperature == 1.0
+    assert np.array_equal(predictor.predict_arrays(images), model(images, training=False))
+
+
+def test_an_impossible_stored_temperature_is_refused(saved, tmp_path):
+    model, _ = saved
+    directory = save_artifacts(model, tmp_path / "v2", metadata(calibration={"temperature": 0}))
+    with pytest.raises(ArtifactError, match="temperature 0.0 is out of range"):
+        Predictor(directory)

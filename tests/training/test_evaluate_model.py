@@ -24,7 +24,7 @@ def test_prints_accuracy_macro_scores_auc_and_confusion_matrix(trained):
     output = evaluate()
     assert "Model version 1 (candidate)" in output
     for heading in ("accuracy", "precision (macro)", "recall (macro)", "F1 (macro)",
-                    "ROC-AUC (OvR macro)", "confusion matrix"):  # fmt: skip
+                    "ROC-AUC (OvR macro)", "ECE (15 bins)", "confusion matrix"):  # fmt: skip
         assert heading in output
     assert f"accuracy            {trained.metrics['accuracy']:.4f}" in output
 
@@ -35,6 +35,12 @@ def test_json_output_reproduces_the_metrics_stored_at_training(trained):
     assert metrics["accuracy"] == pytest.approx(trained.metrics["accuracy"])
     assert metrics["confusion_matrix"] == trained.metrics["confusion_matrix"]
     assert metrics["test_fingerprint"] == trained.metrics["test_fingerprint"]
+    # Evaluation goes through Predictor, which applies the stored temperature.
+    assert metrics["temperature"] == trained.metrics["temperature"]
+    assert metrics["ece"] == pytest.approx(trained.metrics["ece"], abs=1e-6)
+    assert metrics["ece_uncalibrated"] == pytest.approx(
+        trained.metrics["ece_uncalibrated"], abs=1e-6
+    )
 
 
 @pytest.mark.django_db

@@ -47,6 +47,11 @@ def test_artefacts_load_in_the_predictor_and_match_the_stored_metrics(curated_sm
     predictor = Predictor(version.artifact_directory)
     probabilities = predictor.predict_arrays(np.zeros((2, 32, 32, 3), dtype=np.float32))
     assert probabilities.shape == (2, 10)
+    # The calibration fitted on the validation images is stored and served.
+    temperature = metadata["calibration"]["temperature"]
+    assert metadata["calibration"]["fitted_on"] == "validation"
+    assert predictor.temperature == temperature == version.metrics["temperature"]
+    assert 0 <= version.metrics["ece"] <= 1 and 0 <= version.metrics["ece_uncalibrated"] <= 1
 
 
 @pytest.mark.django_db
@@ -91,3 +96,17 @@ def test_training_with_no_images_explains_what_is_missing():
 def test_invalid_parameters_are_refused(curated_small):
     with pytest.raises(CommandError, match="batch_size must be between 1 and 4096"):
         train("--batch-size", "0")
+    with pytest.raises(CommandError, match="label_smoothing must be in"):
+        train("--label-smoothing", "0.9")
+
+
+@pytest.mark.django_db
+def test_recipe_knobs_are_options(curated_small):
+    output = train(
+        *("--max-train-images", "100", "--no-flip", "--cutout-size", "0"),
+        *("--weight-decay", "0", "--optimizer", "sgd"),
+    )
+    parameters = ModelVersion.objects.get().training_parameters
+    assert (parameters["flip"], parameters["cutout_size"]) == (False, 0)
+    assert (parameters["weight_decay"], parameters["optimizer"]) == (0, "sgd")
+    assert "ECE" in output and "temperature" in output

@@ -6,6 +6,10 @@ from ml_core import config as recipe
 from training.models import Job, ModelVersion, TrainingImage, Visualization, check_label
 
 
+def help_for(knob: str) -> str:
+    return recipe.KNOB_HELP[knob].capitalize() + "."
+
+
 class ModelVersionSerializer(serializers.ModelSerializer):
     accuracy = serializers.FloatField(read_only=True, allow_null=True)
 
@@ -141,16 +145,97 @@ class ImportSummarySerializer(serializers.Serializer):
 
 
 class TrainingJobRequestSerializer(serializers.Serializer):
-    epochs = serializers.IntegerField(min_value=1, max_value=500, default=recipe.DEFAULT_EPOCHS)
+    """A retrain's parameters; every recipe knob defaults to the recipe (ml_core.config)."""
+
+    epochs = serializers.IntegerField(
+        min_value=1, max_value=500, default=recipe.DEFAULT_EPOCHS, help_text=help_for("epochs")
+    )
     batch_size = serializers.IntegerField(
-        min_value=1, max_value=4096, default=recipe.DEFAULT_BATCH_SIZE
+        min_value=1,
+        max_value=4096,
+        default=recipe.DEFAULT_BATCH_SIZE,
+        help_text=help_for("batch_size"),
     )
     learning_rate = serializers.FloatField(
-        min_value=1e-6, max_value=1.0, default=recipe.DEFAULT_LEARNING_RATE
+        min_value=1e-6,
+        max_value=1.0,
+        default=recipe.DEFAULT_LEARNING_RATE,
+        help_text=help_for("learning_rate"),
     )
-    seed = serializers.IntegerField(min_value=0, default=recipe.DEFAULT_SEED)
+    seed = serializers.IntegerField(
+        min_value=0, default=recipe.DEFAULT_SEED, help_text=help_for("seed")
+    )
+    optimizer = serializers.ChoiceField(
+        choices=recipe.OPTIMIZERS, default=recipe.DEFAULT_OPTIMIZER, help_text=help_for("optimizer")
+    )
+    weight_decay = serializers.FloatField(
+        min_value=0.0,
+        max_value=1.0,
+        default=recipe.DEFAULT_WEIGHT_DECAY,
+        help_text=help_for("weight_decay"),
+    )
+    learning_rate_schedule = serializers.ChoiceField(
+        choices=recipe.LEARNING_RATE_SCHEDULES,
+        default=recipe.DEFAULT_LEARNING_RATE_SCHEDULE,
+        help_text=help_for("learning_rate_schedule"),
+    )
+    warmup_epochs = serializers.IntegerField(
+        min_value=0,
+        max_value=100,
+        default=recipe.DEFAULT_WARMUP_EPOCHS,
+        help_text=help_for("warmup_epochs"),
+    )
+    label_smoothing = serializers.FloatField(
+        min_value=0.0,
+        max_value=0.5,
+        default=recipe.DEFAULT_LABEL_SMOOTHING,
+        help_text=help_for("label_smoothing"),
+    )
+    flip = serializers.BooleanField(default=recipe.DEFAULT_FLIP, help_text=help_for("flip"))
+    crop_padding = serializers.IntegerField(
+        min_value=0,
+        max_value=recipe.MAX_CROP_PADDING,
+        default=recipe.DEFAULT_CROP_PADDING,
+        help_text=help_for("crop_padding"),
+    )
+    cutout_size = serializers.IntegerField(
+        min_value=0,
+        max_value=recipe.MAX_CUTOUT_SIZE,
+        default=recipe.DEFAULT_CUTOUT_SIZE,
+        help_text=help_for("cutout_size"),
+    )
+    mixup_alpha = serializers.FloatField(
+        min_value=0.0,
+        max_value=10.0,
+        default=recipe.DEFAULT_MIXUP_ALPHA,
+        help_text=help_for("mixup_alpha"),
+    )
+    plateau_patience = serializers.IntegerField(
+        min_value=1,
+        max_value=500,
+        default=recipe.DEFAULT_PLATEAU_PATIENCE,
+        help_text=help_for("plateau_patience"),
+    )
+    early_stopping_patience = serializers.IntegerField(
+        min_value=1,
+        max_value=500,
+        default=recipe.DEFAULT_EARLY_STOPPING_PATIENCE,
+        help_text=help_for("early_stopping_patience"),
+    )
     max_train_images = serializers.IntegerField(min_value=10, required=False, allow_null=True)
     auto_promote = serializers.BooleanField(default=False)
+
+    def validate(self, attrs):
+        recipe_fields = {
+            name: value
+            for name, value in attrs.items()
+            if name not in {"max_train_images", "auto_promote"}
+        }
+        try:
+            recipe.TrainingConfig(**recipe_fields)
+        except ValueError as exc:  # a combination the per-field bounds cannot see
+            raise serializers.ValidationError(str(exc)) from exc
+        return attrs
 
 
 class VisualizationSerializer(serializers.ModelSerializer):

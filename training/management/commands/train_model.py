@@ -1,9 +1,13 @@
+import argparse
+import dataclasses
 import time
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ml_core.config import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_SEED, TrainingConfig
+from ml_core.config import KNOB_HELP, TrainingConfig
 from training.management.progress import EpochBarListener, LoadingBar
+
+_OPTION_TYPES = {"int": int, "float": float, "str": str}
 
 
 class Command(BaseCommand):
@@ -13,9 +17,21 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS)
-        parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
-        parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+        # One option per recipe knob (--epochs, --weight-decay, --no-flip, ...).
+        for knob in dataclasses.fields(TrainingConfig):
+            option = "--" + knob.name.replace("_", "-")
+            help_text = f"{KNOB_HELP[knob.name]} (default: {knob.default})"
+            if knob.type == "bool":
+                parser.add_argument(
+                    option,
+                    action=argparse.BooleanOptionalAction,
+                    default=knob.default,
+                    help=help_text,
+                )
+            else:
+                parser.add_argument(
+                    option, type=_OPTION_TYPES[knob.type], default=knob.default, help=help_text
+                )
         parser.add_argument(
             "--max-train-images",
             type=int,
@@ -31,7 +47,7 @@ class Command(BaseCommand):
 
         try:
             config = TrainingConfig(
-                epochs=options["epochs"], batch_size=options["batch_size"], seed=options["seed"]
+                **{knob.name: options[knob.name] for knob in dataclasses.fields(TrainingConfig)}
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
@@ -61,6 +77,8 @@ class Command(BaseCommand):
         )
         self.stdout.write(
             f"Test split ({metrics['count']} images): accuracy {metrics['accuracy']:.4f}, "
-            f"macro F1 {metrics['f1_macro']:.4f}, ROC-AUC {metrics['roc_auc_ovr_macro']:.4f}. "
+            f"macro F1 {metrics['f1_macro']:.4f}, ROC-AUC {metrics['roc_auc_ovr_macro']:.4f}, "
+            f"ECE {metrics['ece']:.4f} (before calibration {metrics['ece_uncalibrated']:.4f}, "
+            f"temperature {metrics['temperature']:.3f}). "
             f"Validation accuracy {version.validation_metrics['accuracy']:.4f}."
         )
