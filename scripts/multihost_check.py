@@ -298,7 +298,12 @@ def main() -> int:
             status = client.get(f"/api/v1/batch-jobs/{job_id}/").json()["status"]
             return status in {"succeeded", "failed", "cancelled"}
 
-        wait_until(finished, JOB_TIMEOUT_SECONDS, f"batch job {job_id}")
+        try:
+            wait_until(finished, JOB_TIMEOUT_SECONDS, f"batch job {job_id}")
+        except SystemExit:
+            for link, _, log in workers:
+                print(f"--- {link.namespace} log (end) ---\n{log.read_text()[-3000:]}")
+            raise
         job = client.get(f"/api/v1/batch-jobs/{job_id}/").json()
         results = client.get(f"/api/v1/batch-jobs/{job_id}/results/").json()["results"]
         time.sleep(0.5)  # the last "succeeded" lines reach the logs
