@@ -48,7 +48,9 @@ def test_upload_an_image_see_its_prediction_then_find_it_in_the_history(
     bars = page.locator("#predict-bars .bar-row")
     expect(bars).to_have_count(len(production.class_names))
     expect(bars.first).to_have_attribute("data-label", stored.top_label)  # highest first
-    assert page.locator("#predict-preview").evaluate("image => image.naturalWidth") == 32
+    preview = page.locator("#predict-preview")
+    expect(preview).to_have_js_property("complete", True)
+    assert preview.evaluate("image => image.naturalWidth") == 32
     browser_session.screenshot("predict")
 
     page = browser_session.open("/history/")
@@ -57,7 +59,9 @@ def test_upload_an_image_see_its_prediction_then_find_it_in_the_history(
     expect(card).to_contain_text("my-photo.png")
     expect(page.locator("#stats-summary")).to_contain_text("1 predictions")
     # The thumbnail is the stored upload, served from media.
-    assert card.locator("img").evaluate("image => image.complete && image.naturalWidth") == 32
+    thumbnail = card.locator("img")
+    expect(thumbnail).to_have_js_property("complete", True)  # it loads after the page does
+    assert thumbnail.evaluate("image => image.naturalWidth") == 32
     browser_session.screenshot("history")
     other = next(label for label in production.class_names if label != stored.top_label)
     page.select_option("#filter-label", other)
