@@ -181,6 +181,11 @@ REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_RESULT_EXPIRES = 3600
+# Jobs report through their database rows; only a single prediction's caller waits
+# on the result backend (predict_images opts back in). Enqueueing a task whose result
+# is kept also subscribes to the backend, which fails with a RuntimeError rather than
+# the broker's OperationalError when Redis is down.
+CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_DEFAULT_QUEUE = "inference"

@@ -35,6 +35,7 @@ def predict_batch_chunk(job_id: int, start: int, stop: int) -> None:
 # prefetch multiplier must be at least the batch size for full batches.
 @shared_task(
     base=Batches,
+    ignore_result=False,
     flush_every=settings.INFERENCE_MAX_BATCH_SIZE,
     flush_interval=settings.INFERENCE_MAX_DELAY_SECONDS,
 )

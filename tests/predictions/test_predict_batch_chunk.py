@@ -75,7 +75,10 @@ def test_redelivered_chunks_add_no_predictions(
     job = batch.submit_batch_job(uploads(mini_dataset, 30))
     wait_for(lambda: Job.objects.get(pk=job.pk).is_finished, timeout=60)
     # Deliver every chunk again, as Redis would after a lost acknowledgement.
-    again = [predict_batch_chunk.delay(job.pk, start, start + 10) for start in (0, 10, 20)]
+    again = [
+        predict_batch_chunk.apply_async((job.pk, start, start + 10), ignore_result=False)
+        for start in (0, 10, 20)
+    ]
     for result in again:
         result.get(timeout=30)
     assert Prediction.objects.filter(batch_item__job=job).count() == 30

@@ -1,3 +1,9 @@
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
@@ -52,3 +58,34 @@ def test_corrupt_archive_fails_with_the_file_and_problem_and_imports_nothing(tmp
     with pytest.raises(CommandError, match="broken.tar.gz: .*(truncated|corrupt|not a tar)"):
         run(str(corrupt))
     assert TrainingImage.objects.count() == 0
+
+
+def test_import_succeeds_and_says_so_when_no_broker_answers(mini_archive, tmp_path):
+    """The plot redraw that follows an import is queued on a best-effort basis: with
+    Redis down the images are still imported, and the command says what was skipped."""
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]
+    environment = {
+        **os.environ,
+        "DATABASE_URL": "",
+        "SQLITE_PATH": str(tmp_path / "db.sqlite3"),
+        "MEDIA_ROOT": str(tmp_path / "media"),
+        "REDIS_URL": f"redis://127.0.0.1:{dead_port}/0",
+    }
+    manage = [sys.executable, str(settings_module_root() / "manage.py")]
+    subprocess.run([*manage, "migrate", "-v0"], env=environment, check=True, timeout=120)
+    imported = subprocess.run(
+        [*manage, "import_cifar", str(mini_archive)],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert imported.returncode == 0, imported.stderr
+    assert "Imported 5085 new images (4068 train, 1017 test)" in imported.stdout
+    assert "generate_dataset_plots not queued (no broker" in imported.stderr
+
+
+def settings_module_root() -> Path:
+    return Path(__file__).resolve().parents[2]

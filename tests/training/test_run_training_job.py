@@ -120,7 +120,7 @@ def test_cancel_ends_the_job_within_one_epoch_without_a_version(workers, curated
 
 def test_redelivered_training_job_creates_no_second_version(workers, curated_small):
     job = finished(submit_training_job(TrainingConfig(epochs=1, batch_size=32)))
-    run_training_job.apply_async(args=[job.pk]).get(timeout=60)
+    run_training_job.apply_async(args=[job.pk], ignore_result=False).get(timeout=60)
     job.refresh_from_db()
     assert job.status == "succeeded"
     assert ModelVersion.objects.count() == 1
