@@ -145,6 +145,20 @@ def pending_items(job: Job, start: int, stop: int) -> list[BatchItem]:
     )
 
 
+def store_chunk(job: Job, items: list[BatchItem], predictions: list[ImagePrediction]) -> None:
+    """A chunk's predictions and the job's progress in one write transaction (on SQLite
+    every separate write takes the database lock again, and other writers wait).
+
+    The job row is locked first, so that chunks of one job commit one after another:
+    on PostgreSQL (READ COMMITTED) two workers storing the last two chunks at once
+    would each count the other's rows as missing, and neither would finish the job.
+    """
+    with transaction.atomic():
+        Job.objects.select_for_update().only("pk").get(pk=job.pk)
+        save_predictions(job, items, predictions)
+        update_progress(job)
+
+
 def save_predictions(job: Job, items: list[BatchItem], predictions: list[ImagePrediction]) -> None:
     """One row per item; the unique batch_item makes a redelivered chunk add none."""
     insert_predictions(

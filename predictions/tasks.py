@@ -4,7 +4,6 @@ from celery import shared_task, states
 from celery.utils.log import get_task_logger
 from celery_batches import Batches
 from django.conf import settings
-from django.db import transaction
 
 from predictions import batch, inference
 from training import jobs
@@ -23,11 +22,7 @@ def predict_batch_chunk(job_id: int, start: int, stop: int) -> None:
         jobs.start_if_queued(job)
     items = batch.pending_items(job, start, stop)
     predictions = inference.predict_items(job.model_version, items) if items else []
-    # One write transaction per chunk: on SQLite every separate write takes the
-    # database lock again, and the web process and other workers wait for it.
-    with transaction.atomic():
-        batch.save_predictions(job, items, predictions)
-        batch.update_progress(job)
+    batch.store_chunk(job, items, predictions)
 
 
 # Dynamic micro-batching (celery-batches): requests arriving within the delay are
