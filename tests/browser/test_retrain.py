@@ -61,3 +61,30 @@ def test_without_the_permission_the_api_refusal_is_shown(browser_session, curate
     page = browser_session.open("/retrain/")
     expect(page.locator("#retrain-form")).to_have_count(0)
     expect(page.locator("main")).to_contain_text("may not start training")
+
+
+def test_cancel_a_running_retrain_then_find_it_among_the_recent_jobs(
+    browser_session, worker, curated_small, trainer
+):
+    browser_session.sign_in(trainer)
+    page = browser_session.open("/retrain/")
+    page.fill("#retrain-epochs", "50")
+    page.fill("#retrain-batch-size", "32")
+    page.click("text=More options")
+    page.fill("#retrain-max-images", "100")
+    page.click("#retrain-submit")
+    expect(page.locator("#training-status")).to_have_text("running", timeout=TRAINING_WAIT_MS)
+    page.click("#training-cancel")
+    expect(page.locator("#training-status")).to_have_text("cancelled", timeout=TRAINING_WAIT_MS)
+    expect(page.locator("#training-cancel")).to_be_hidden()
+    job = Job.objects.get()
+    assert job.status == Job.Status.CANCELLED and job.epoch < 50
+    assert not ModelVersion.objects.exists()
+    browser_session.screenshot("retrain-cancelled")
+
+    # A fresh page lists the job; its link follows it in place.
+    page = browser_session.open("/retrain/")
+    expect(page.locator("#training-job")).to_be_hidden()
+    page.click(f"#recent-jobs a[href='?job={job.pk}']")
+    expect(page.locator("#training-status")).to_have_text("cancelled")
+    assert page.url.endswith(f"?job={job.pk}")

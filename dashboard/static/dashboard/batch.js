@@ -1,6 +1,7 @@
 // Batch: many images (or one zip) become a job; its progress is polled from
 // GET /api/v1/batch-jobs/{id}/ (never rate-limited), then the results are shown.
 import { api, upload, percent, bytes, dateTime, element, every, dropZone, showMessage, clearMessage } from "./common.js";
+import { recentJobs, cancelButton, resumeFromAddress } from "./jobs.js";
 
 const POLL_MS = 500;
 const form = document.getElementById("batch-form");
@@ -125,45 +126,19 @@ async function showResults(jobId) {
   table.hidden = false;
 }
 
-async function cancel() {
-  const jobId = new URLSearchParams(location.search).get("job");
-  try {
-    show(await api(`/api/v1/batch-jobs/${jobId}/cancel/`, { method: "POST" }));
-  } catch (problem) {
-    showMessage(error, `The job was not cancelled: ${problem.message}`);
-  }
-}
-
-async function loadRecent() {
-  const body = document.querySelector("#recent-jobs tbody");
-  try {
-    const page = await api("/api/v1/batch-jobs/");
-    const rows = page.results.slice(0, 10).map((job) =>
-      element(
-        "tr",
-        {},
-        element("td", {}, element("a", { href: `?job=${job.id}`, text: `#${job.id}` })),
-        element("td", { text: dateTime(job.created_at) }),
-        element("td", { class: `status-${job.status}`, text: job.status }),
-        element("td", { class: "number", text: `${job.processed} / ${job.total}` }),
-      ),
-    );
-    body.replaceChildren(...(rows.length ? rows : [element("tr", {}, element("td", { colspan: 4, class: "muted", text: "No batch jobs yet." }))]));
-  } catch (problem) {
-    body.replaceChildren(element("tr", {}, element("td", { colspan: 4, class: "error", text: problem.message })));
-  }
-}
-
-form.addEventListener("submit", start);
-document.getElementById("batch-cancel").addEventListener("click", cancel);
-document.getElementById("recent-jobs").addEventListener("click", (event) => {
-  const link = event.target.closest("a[href^='?job=']");
-  if (!link) return;
-  event.preventDefault();
-  clearMessage(error);
-  follow(Number(new URLSearchParams(link.getAttribute("href")).get("job")));
+const loadRecent = recentJobs({
+  listUrl: "/api/v1/batch-jobs/",
+  cells: (job) => [
+    element("td", { text: dateTime(job.created_at) }),
+    element("td", { class: `status-${job.status}`, text: job.status }),
+    element("td", { class: "number", text: `${job.processed} / ${job.total}` }),
+  ],
+  emptyText: "No batch jobs yet.",
+  error,
+  follow,
 });
+form.addEventListener("submit", start);
+cancelButton(document.getElementById("batch-cancel"), { jobsUrl: "/api/v1/batch-jobs/", error, show });
 dropZone(document.getElementById("batch-drop"), input, choose);
-const resume = new URLSearchParams(location.search).get("job");
-if (resume) follow(Number(resume));
+resumeFromAddress(follow);
 loadRecent();

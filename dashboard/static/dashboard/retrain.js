@@ -2,6 +2,7 @@
 // (never rate-limited): epoch x of y, and loss and accuracy curves from `history`.
 import { api, percent, dateTime, element, every, showMessage, clearMessage } from "./common.js";
 import { lineChart } from "./charts.js";
+import { recentJobs, cancelButton, resumeFromAddress } from "./jobs.js";
 
 const POLL_MS = 1000;
 const error = document.getElementById("retrain-error");
@@ -101,46 +102,20 @@ async function start(event) {
   }
 }
 
-async function cancel() {
-  const jobId = new URLSearchParams(location.search).get("job");
-  try {
-    show(await api(`/api/v1/training-jobs/${jobId}/cancel/`, { method: "POST" }));
-  } catch (problem) {
-    showMessage(error, `The job was not cancelled: ${problem.message}`);
-  }
-}
-
-async function loadRecent() {
-  const body = document.querySelector("#recent-jobs tbody");
-  try {
-    const page = await api("/api/v1/training-jobs/?kind=training");
-    const rows = page.results.slice(0, 10).map((job) =>
-      element(
-        "tr",
-        {},
-        element("td", {}, element("a", { href: `?job=${job.id}`, text: `#${job.id}` })),
-        element("td", { text: dateTime(job.created_at) }),
-        element("td", { text: job.submitted_by || "–" }),
-        element("td", { class: `status-${job.status}`, text: job.status }),
-        element("td", { text: `${job.epoch} / ${job.total_epochs}` }),
-        element("td", {}, job.model_version ? element("a", { href: `/models/${job.model_version}/`, text: `version ${job.model_version}` }) : job.message),
-      ),
-    );
-    body.replaceChildren(...(rows.length ? rows : [element("tr", {}, element("td", { colspan: 6, class: "muted", text: "No training jobs yet." }))]));
-  } catch (problem) {
-    body.replaceChildren(element("tr", {}, element("td", { colspan: 6, class: "error", text: problem.message })));
-  }
-}
-
-document.getElementById("retrain-form")?.addEventListener("submit", start);
-document.getElementById("training-cancel").addEventListener("click", cancel);
-document.getElementById("recent-jobs").addEventListener("click", (event) => {
-  const link = event.target.closest("a[href^='?job=']");
-  if (!link) return;
-  event.preventDefault();
-  clearMessage(error);
-  follow(Number(new URLSearchParams(link.getAttribute("href")).get("job")));
+const loadRecent = recentJobs({
+  listUrl: "/api/v1/training-jobs/?kind=training",
+  cells: (job) => [
+    element("td", { text: dateTime(job.created_at) }),
+    element("td", { text: job.submitted_by || "–" }),
+    element("td", { class: `status-${job.status}`, text: job.status }),
+    element("td", { text: `${job.epoch} / ${job.total_epochs}` }),
+    element("td", {}, job.model_version ? element("a", { href: `/models/${job.model_version}/`, text: `version ${job.model_version}` }) : job.message),
+  ],
+  emptyText: "No training jobs yet.",
+  error,
+  follow,
 });
-const resume = new URLSearchParams(location.search).get("job");
-if (resume) follow(Number(resume));
+document.getElementById("retrain-form")?.addEventListener("submit", start);
+cancelButton(document.getElementById("training-cancel"), { jobsUrl: "/api/v1/training-jobs/", error, show });
+resumeFromAddress(follow);
 loadRecent();
