@@ -49,10 +49,9 @@ import numpy as np  # noqa: E402
 import redis  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
-from ml_core.artifacts import build_metadata, save_artifacts  # noqa: E402
-from ml_core.model import build_model  # noqa: E402
+from ml_core.artifacts import save_untrained_model  # noqa: E402
 from ml_core.predictor import Predictor  # noqa: E402
-from ml_core.preprocessing import INPUT_SHAPE, PREPROCESSING_VERSION, encode_png  # noqa: E402
+from ml_core.preprocessing import INPUT_SHAPE, encode_png  # noqa: E402
 from predictions import batch  # noqa: E402
 from predictions.single import predict_image  # noqa: E402
 from tests.workers import Worker  # noqa: E402
@@ -68,17 +67,10 @@ WORKER_ENVIRONMENT = {
 
 
 def set_up_model() -> Predictor:
-    directory = save_artifacts(
-        build_model(INPUT_SHAPE, 10),
+    directory = save_untrained_model(
         SCRATCH / "models" / "bench",
-        build_metadata(
-            class_names=[f"class{index}" for index in range(10)],
-            input_shape=INPUT_SHAPE,
-            preprocessing_version=PREPROCESSING_VERSION,
-            metrics={"accuracy": 0.0},
-            dataset_fingerprint="benchmark",
-            training_parameters={},
-        ),
+        [f"class{index}" for index in range(10)],
+        dataset_fingerprint="benchmark",
     )
     ModelVersion.objects.create(
         number=1,

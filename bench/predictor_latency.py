@@ -22,10 +22,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ml_core.artifacts import build_metadata, save_artifacts
-from ml_core.model import build_model, count_flops
+from ml_core.artifacts import save_untrained_model
+from ml_core.model import count_flops
 from ml_core.predictor import Predictor
-from ml_core.preprocessing import INPUT_SHAPE, PREPROCESSING_VERSION, encode_png
+from ml_core.preprocessing import INPUT_SHAPE, encode_png
 
 BATCH_SIZES = (1, 8, 32, 64, 128, 256)
 THROUGHPUT_SECONDS = 2.0
@@ -61,19 +61,12 @@ def throughput(function, batch_size: int) -> float:
 def load_predictor(model_dir: str | None, scratch: Path) -> Predictor:
     if model_dir:
         return Predictor(model_dir)
-    directory = save_artifacts(
-        build_model(INPUT_SHAPE, 10),
+    directory = save_untrained_model(
         scratch / "bench-model",
-        build_metadata(
-            class_names=[f"class{index}" for index in range(10)],
-            input_shape=INPUT_SHAPE,
-            preprocessing_version=PREPROCESSING_VERSION,
-            metrics={},
-            dataset_fingerprint="benchmark",
-            training_parameters={},
-            # Like a trained version: the timed path includes the calibration step.
-            calibration={"method": "temperature", "temperature": 1.5},
-        ),
+        [f"class{index}" for index in range(10)],
+        dataset_fingerprint="benchmark",
+        # Like a trained version: the timed path includes the calibration step.
+        calibration={"method": "temperature", "temperature": 1.5},
     )
     return Predictor(directory)
 

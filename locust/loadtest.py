@@ -138,8 +138,7 @@ def prepare_template(scratch: Path, users: int, model_dir: Path | None) -> Path:
 def register_model(model_dir: Path | None) -> None:
     from django.conf import settings
 
-    from ml_core.artifacts import build_metadata, load_metadata, save_artifacts
-    from ml_core.preprocessing import INPUT_SHAPE, PREPROCESSING_VERSION
+    from ml_core.artifacts import load_metadata, save_untrained_model
     from training.models import ModelVersion
 
     if model_dir:
@@ -147,21 +146,15 @@ def register_model(model_dir: Path | None) -> None:
         shutil.copytree(model_dir, target)
         class_names = load_metadata(target)["class_names"]
     else:
-        from ml_core.model import build_model
-
         class_names = [
             "airplane", "automobile", "bird", "cat", "deer",
             "dog", "frog", "horse", "ship", "truck",
         ]  # fmt: skip
-        target = save_artifacts(
-            build_model(INPUT_SHAPE, len(class_names)),
+        target = save_untrained_model(
             Path(settings.MODELS_DIR) / "loadtest-random-weights",
-            build_metadata(
-                class_names=class_names, input_shape=INPUT_SHAPE,
-                preprocessing_version=PREPROCESSING_VERSION, metrics={},
-                dataset_fingerprint="loadtest", training_parameters={},
-            ),
-        )  # fmt: skip
+            class_names,
+            dataset_fingerprint="loadtest",
+        )
     ModelVersion.objects.create(
         number=1, artifact_path=target.name, status=ModelVersion.Status.PRODUCTION,
         class_names=class_names, dataset_fingerprint="loadtest",

@@ -122,3 +122,27 @@ def load_metadata(directory: str | Path) -> dict[str, Any]:
         if key not in metadata:
             raise ArtifactError(f"{path}: metadata has no {key!r}")
     return metadata
+
+
+def save_untrained_model(
+    directory: str | Path,
+    class_names: list[str],
+    *,
+    dataset_fingerprint: str,
+    calibration: dict[str, Any] | None = None,
+) -> Path:
+    """The served architecture with random weights, saved as a trained version would
+    be: for benchmarks and checks that measure speed or distribution, not accuracy."""
+    from ml_core.model import build_model  # TensorFlow only for those who ask
+    from ml_core.preprocessing import INPUT_SHAPE, PREPROCESSING_VERSION
+
+    metadata = build_metadata(
+        class_names=class_names,
+        input_shape=INPUT_SHAPE,
+        preprocessing_version=PREPROCESSING_VERSION,
+        metrics={},
+        dataset_fingerprint=dataset_fingerprint,
+        training_parameters={},
+        calibration=calibration,
+    )
+    return save_artifacts(build_model(INPUT_SHAPE, len(class_names)), directory, metadata)

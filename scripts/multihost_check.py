@@ -195,21 +195,13 @@ def archive_of_images(count: int) -> bytes:
 
 def register_random_model(models_dir: Path) -> None:
     """A production version with random weights: this checks distribution, not accuracy."""
-    from ml_core.artifacts import build_metadata, save_artifacts
-    from ml_core.model import build_model
-    from ml_core.preprocessing import INPUT_SHAPE, PREPROCESSING_VERSION
+    from ml_core.artifacts import save_untrained_model
     from training.models import ModelVersion
 
     class_names = [f"class{index}" for index in range(10)]
-    directory = save_artifacts(
-        build_model(INPUT_SHAPE, len(class_names)),
-        models_dir / "multihost",
-        build_metadata(
-            class_names=class_names, input_shape=INPUT_SHAPE,
-            preprocessing_version=PREPROCESSING_VERSION, metrics={},
-            dataset_fingerprint="multihost-check", training_parameters={},
-        ),
-    )  # fmt: skip
+    directory = save_untrained_model(
+        models_dir / "multihost", class_names, dataset_fingerprint="multihost-check"
+    )
     ModelVersion.objects.create(
         number=1, artifact_path=directory.name, status=ModelVersion.Status.PRODUCTION,
         class_names=class_names, dataset_fingerprint="multihost-check",

@@ -11,6 +11,7 @@ from ml_core.artifacts import (
     build_metadata,
     load_metadata,
     save_artifacts,
+    save_untrained_model,
 )
 from ml_core.model import build_model
 from ml_core.predictor import Predictor
@@ -189,3 +190,17 @@ def test_an_impossible_stored_temperature_is_refused(saved, tmp_path):
     directory = save_artifacts(model, tmp_path / "v2", metadata(calibration={"temperature": 0}))
     with pytest.raises(ArtifactError, match="temperature 0.0 is out of range"):
         Predictor(directory)
+
+
+def test_an_untrained_model_is_saved_as_a_servable_version(tmp_path, mini_dataset):
+    directory = save_untrained_model(
+        tmp_path / "untrained", ["yes", "no"], dataset_fingerprint="bench",
+        calibration={"method": "temperature", "temperature": 2.0},
+    )  # fmt: skip
+    predictor = Predictor(directory)
+    [answer] = predictor.predict([encode_png(mini_dataset.test.images[0])])
+    assert set(answer.probabilities) == {"yes", "no"}
+    assert sum(answer.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
+    metadata = load_metadata(directory)
+    assert metadata["dataset_fingerprint"] == "bench" and metadata["metrics"] == {}
+    assert metadata["calibration"]["temperature"] == 2.0
