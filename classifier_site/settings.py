@@ -258,6 +258,8 @@ INFERENCE_THREADS = env_int("INFERENCE_THREADS", 0, minimum=0)
 PREDICTION_TIMEOUT_SECONDS = env_float("PREDICTION_TIMEOUT_SECONDS", 30.0, minimum=0.1)
 # How often a worker checks which version is in production.
 PRODUCTION_RECHECK_SECONDS = env_float("PRODUCTION_RECHECK_SECONDS", 2.0, minimum=0.0)
+# How long the readiness check reuses its census of workers (0: a census per request).
+READINESS_WORKERS_CACHE_SECONDS = env_float("READINESS_WORKERS_CACHE_SECONDS", 5.0, minimum=0.0)
 
 # --- REST API ---------------------------------------------------------------------
 REST_FRAMEWORK = {

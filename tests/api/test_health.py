@@ -1,3 +1,5 @@
+import time
+
 from tests.workers import JOB_TEST, register_version
 
 pytestmark = JOB_TEST
@@ -38,3 +40,22 @@ def test_ready_with_database_redis_worker_and_production_model(
     # A training worker is reported, not required.
     assert body["checks"]["training_workers"]["ok"] is False
     assert body["checks"]["production_model"] == {"ok": True, "detail": "version 1"}
+
+
+def test_the_worker_census_is_reused_for_the_cache_interval(api, start_worker, settings):
+    """A census waits its whole 1 s timeout; within the interval the next readiness
+    check answers from the cache, and with the interval at 0 it takes a census again."""
+    start_worker("health-cache")
+    settings.READINESS_WORKERS_CACHE_SECONDS = 60
+
+    def timed_check() -> tuple[float, dict]:
+        started = time.monotonic()
+        body = api.get("/api/v1/health/ready/").json()
+        return time.monotonic() - started, body["checks"]["inference_workers"]
+
+    first, census = timed_check()
+    again, cached = timed_check()
+    assert census == cached and census["ok"]
+    assert first >= 1.0 and again < 0.5, (first, again)
+    settings.READINESS_WORKERS_CACHE_SECONDS = 0
+    assert timed_check()[0] >= 1.0

@@ -4,6 +4,7 @@ import django_filters
 import redis
 from django import forms
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
@@ -154,13 +155,24 @@ def _check_redis() -> str | None:
     return None
 
 
+WORKERS_CACHE_KEY = "readiness:workers-by-queue"
+
+
 def _workers_by_queue() -> dict[str, list[str]]:
-    """Names of the workers consuming each queue (one broadcast, answers within 1 s)."""
-    replies = celery_app.control.inspect(timeout=WORKER_PING_TIMEOUT_SECONDS).active_queues() or {}
-    by_queue: dict[str, list[str]] = {}
-    for name, queues in replies.items():
-        for queue in queues:
-            by_queue.setdefault(queue["name"], []).append(name)
+    """Names of the workers consuming each queue. A census is one broadcast that always
+    waits its whole timeout (nobody knows how many workers will answer), so it is
+    shared through the cache: a status panel polled by many viewers costs one census
+    per READINESS_WORKERS_CACHE_SECONDS, not one second per request."""
+    seconds = settings.READINESS_WORKERS_CACHE_SECONDS
+    by_queue = cache.get(WORKERS_CACHE_KEY) if seconds else None
+    if by_queue is None:
+        inspector = celery_app.control.inspect(timeout=WORKER_PING_TIMEOUT_SECONDS)
+        by_queue = {}
+        for name, queues in (inspector.active_queues() or {}).items():
+            for queue in queues:
+                by_queue.setdefault(queue["name"], []).append(name)
+        if seconds:
+            cache.set(WORKERS_CACHE_KEY, by_queue, seconds)
     return by_queue
 
 
