@@ -249,7 +249,7 @@ JOB_STALE_AFTER_SECONDS = env_int("JOB_STALE_AFTER_SECONDS", 120, minimum=2)
 JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3, minimum=1)
 # Progress rows are written at most this often per job (plus at every epoch end).
 JOB_PROGRESS_INTERVAL_SECONDS = env_float("JOB_PROGRESS_INTERVAL_SECONDS", 1.0, minimum=0.0)
-BATCH_JOB_CHUNK_SIZE = env_int("BATCH_JOB_CHUNK_SIZE", 64, minimum=1)
+BATCH_JOB_CHUNK_SIZE = env_int("BATCH_JOB_CHUNK_SIZE", 128, minimum=1)
 # Dynamic micro-batching of single predictions (1 = off).
 INFERENCE_MAX_BATCH_SIZE = env_int("INFERENCE_MAX_BATCH_SIZE", 32, minimum=1)
 INFERENCE_MAX_DELAY_SECONDS = env_float("INFERENCE_MAX_DELAY_SECONDS", 0.01, minimum=0.001)
