@@ -23,27 +23,13 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-SCRATCH = Path(tempfile.mkdtemp(prefix="jobs-bench-"))
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
-os.environ.update(
-    DJANGO_SETTINGS_MODULE="classifier_site.settings",
-    SQLITE_PATH=str(SCRATCH / "db.sqlite3"),
-    MEDIA_ROOT=str(SCRATCH / "media"),
-    MODELS_DIR=str(SCRATCH / "models"),
-    REDIS_URL=REDIS_URL,
-)
+from private_django import set_up
 
-import django  # noqa: E402
-
-django.setup()
+SCRATCH, REDIS_URL = set_up("jobs-bench-")
 
 import numpy as np  # noqa: E402
 import redis  # noqa: E402

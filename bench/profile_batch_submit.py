@@ -13,31 +13,14 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import os
 import pstats
-import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-SCRATCH = Path(tempfile.mkdtemp(prefix="submit-profile-"))
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+from private_django import set_up
+
 KEY_PREFIX = f"submit-profile-{uuid.uuid4().hex[:8]}-"
-os.environ.update(
-    DJANGO_SETTINGS_MODULE="classifier_site.settings",
-    SQLITE_PATH=str(SCRATCH / "db.sqlite3"),
-    MEDIA_ROOT=str(SCRATCH / "media"),
-    MODELS_DIR=str(SCRATCH / "models"),
-    REDIS_URL=REDIS_URL,
-    REDIS_KEY_PREFIX=KEY_PREFIX,
-)
-
-import django  # noqa: E402
-
-django.setup()
+SCRATCH, REDIS_URL = set_up("submit-profile-", REDIS_KEY_PREFIX=KEY_PREFIX)
 
 import numpy as np  # noqa: E402
 import redis  # noqa: E402

@@ -24,17 +24,24 @@ def trainer(db):
     return user
 
 
-def test_start_a_one_epoch_retrain_and_see_it_finish_with_its_curves(
-    browser_session, worker, curated_small, trainer
-):
+def start_retrain(browser_session, trainer, epochs: int, screenshot: str | None = None):
+    """Sign in, fill the form (batch size 32, 100 training images) and submit it."""
     browser_session.sign_in(trainer)
     page = browser_session.open("/retrain/")
-    page.fill("#retrain-epochs", "1")
+    page.fill("#retrain-epochs", str(epochs))
     page.fill("#retrain-batch-size", "32")
     page.click("text=More options")
     page.fill("#retrain-max-images", "100")
-    browser_session.screenshot("retrain-form")
+    if screenshot:
+        browser_session.screenshot(screenshot)
     page.click("#retrain-submit")
+    return page
+
+
+def test_start_a_one_epoch_retrain_and_see_it_finish_with_its_curves(
+    browser_session, worker, curated_small, trainer
+):
+    page = start_retrain(browser_session, trainer, epochs=1, screenshot="retrain-form")
     expect(page.locator("#training-job")).to_be_visible()
     expect(page.locator("#training-status")).to_have_text("succeeded", timeout=TRAINING_WAIT_MS)
     job = Job.objects.get()
@@ -66,13 +73,7 @@ def test_without_the_permission_the_api_refusal_is_shown(browser_session, curate
 def test_cancel_a_running_retrain_then_find_it_among_the_recent_jobs(
     browser_session, worker, curated_small, trainer
 ):
-    browser_session.sign_in(trainer)
-    page = browser_session.open("/retrain/")
-    page.fill("#retrain-epochs", "50")
-    page.fill("#retrain-batch-size", "32")
-    page.click("text=More options")
-    page.fill("#retrain-max-images", "100")
-    page.click("#retrain-submit")
+    page = start_retrain(browser_session, trainer, epochs=50)
     expect(page.locator("#training-status")).to_have_text("running", timeout=TRAINING_WAIT_MS)
     page.click("#training-cancel")
     expect(page.locator("#training-status")).to_have_text("cancelled", timeout=TRAINING_WAIT_MS)
