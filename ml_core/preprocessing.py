@@ -100,8 +100,7 @@ def load_image(source: ImageSource) -> Image.Image:
             # Let libjpeg decode at a reduced scale (still >= 2x the target side):
             # much faster for camera photos and the same path in training and serving.
             image.draft("RGB", (IMAGE_SIZE * 2, IMAGE_SIZE * 2))
-        image = ImageOps.exif_transpose(image)
-        image.load()
+        ImageOps.exif_transpose(image, in_place=True)  # loads it; no copy
         return _to_rgb(image)
     except InvalidImageError:
         raise

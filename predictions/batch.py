@@ -21,9 +21,16 @@ from ml_core.preprocessing import (
     decode_with_format,
     image_to_uint8,
 )
-from predictions.models import BatchItem, NewPrediction, Prediction, insert_predictions
+from predictions.models import (
+    BatchItem,
+    NewBatchItem,
+    NewPrediction,
+    Prediction,
+    insert_batch_items,
+    insert_predictions,
+)
 from training import jobs
-from training.imports import store_image_file
+from training.imports import new_files_removed_on_error, store_image_file
 from training.models import Job, ModelVersion
 
 if TYPE_CHECKING:  # the web process must not import TensorFlow
@@ -56,48 +63,6 @@ def images_from_zip(source) -> list[UploadedImage]:
         raise InvalidBatch([str(exc)]) from exc
 
 
-def submit_batch_job(images: list[UploadedImage], user=None) -> Job:
-    """Validate every image (all or nothing), store them and queue the job.
-
-    Callers wrap this in `training.imports.all_or_nothing()`, so that a failure
-    while storing (a full disk) leaves neither rows nor new files behind.
-    """
-    if not images:
-        raise InvalidBatch(["no images given"])
-    production = ModelVersion.production()
-    if production is None:
-        raise NoProductionModel("no model version is in production yet")
-    prepared = _decode_all(images)
-    stored = [
-        store_image_file("uploads", image.content, decoded.image_format)
-        for image, decoded in zip(images, prepared, strict=True)
-    ]
-    with transaction.atomic():
-        job = Job.objects.create(
-            kind=Job.Kind.BATCH_INFERENCE,
-            total=len(images),
-            model_version=production,
-            submitted_by=user,
-            celery_task_id=uuid.uuid4().hex,
-            message="queued",
-        )
-        BatchItem.objects.bulk_create(
-            BatchItem(
-                job=job,
-                position=position,
-                image=name,
-                image_sha256=sha256,
-                original_name=image.name[:255],
-                pixels=decoded.pixels,
-            )
-            for position, (image, decoded, (name, sha256)) in enumerate(
-                zip(images, prepared, stored, strict=True)
-            )
-        )
-        transaction.on_commit(lambda: enqueue_missing_chunks(job))
-    return job
-
-
 @dataclass(frozen=True)
 class _Decoded:
     image_format: str
@@ -118,10 +83,97 @@ def _decode_all(images: list[UploadedImage]) -> list[_Decoded]:
     return prepared
 
 
-def enqueue_missing_chunks(job: Job) -> int:
-    """Queue a chunk task for every run of positions still without a prediction."""
+def submit_batch_job(images: list[UploadedImage], user=None) -> Job:
+    """Validate every image (all or nothing), then store them a chunk at a time.
+
+    Each chunk is queued as soon as its rows are committed, so workers predict
+    while later chunks are still being stored (bench/jobs_throughput.py measures
+    the overlap). If storing fails (a full disk, Redis down), the job is deleted
+    with every row and new file it made, and the error propagates: a failed submit
+    leaves nothing behind. Do not call this inside a transaction: the chunks would
+    then wait for its commit.
+    """
+    if not images:
+        raise InvalidBatch(["no images given"])
+    production = ModelVersion.production()
+    if production is None:
+        raise NoProductionModel("no model version is in production yet")
+    prepared = _decode_all(images)
+    job = Job(
+        kind=Job.Kind.BATCH_INFERENCE,
+        total=len(images),
+        model_version=production,
+        submitted_by=user,
+        celery_task_id=uuid.uuid4().hex,
+        message="queued",
+    )
+    size = settings.BATCH_JOB_CHUNK_SIZE
+    with new_files_removed_on_error():
+        try:
+            for first in range(0, len(images), size):
+                stop = min(first + size, len(images))
+                _store_chunk_items(job, first, images[first:stop], prepared[first:stop])
+        except BaseException:
+            if job.pk is not None:
+                _delete_job(job)
+            raise
+    return job
+
+
+def _store_chunk_items(
+    job: Job, first: int, images: list[UploadedImage], prepared: list[_Decoded]
+) -> None:
+    """Store one chunk's files and rows, and queue the chunk once they are committed.
+
+    The job row is created with the first chunk: a submit that dies before then
+    leaves no job behind (a later one leaves a job whose stale heartbeat the
+    recovery sweep fails)."""
     from predictions.tasks import predict_batch_chunk
 
+    stored = [
+        store_image_file("uploads", image.content, decoded.image_format)
+        for image, decoded in zip(images, prepared, strict=True)
+    ]
+    with transaction.atomic():
+        if job.pk is None:
+            job.save()
+        else:
+            jobs.heartbeat(job.pk)
+        insert_batch_items(
+            [
+                NewBatchItem(job.pk, position, name, sha256, image.name[:255], decoded.pixels)
+                for position, (image, decoded, (name, sha256)) in enumerate(
+                    zip(images, prepared, stored, strict=True), start=first
+                )
+            ]
+        )
+        stop = first + len(images)
+        transaction.on_commit(lambda: predict_batch_chunk.delay(job.pk, first, stop))
+
+
+def _delete_job(job: Job) -> None:
+    """Remove a job whose submit failed, with its items and any predictions that
+    workers already stored. The row lock orders this after a chunk being stored."""
+    with transaction.atomic():
+        if Job.objects.select_for_update().filter(pk=job.pk).exists():
+            Job.objects.filter(pk=job.pk).delete()
+
+
+def enqueue_missing_chunks(job: Job) -> int:
+    """Queue a chunk task for every run of positions still without a prediction.
+
+    A job with fewer items than its total lost its submit (the web process died
+    while storing the upload): it can never complete, so it fails."""
+    from predictions.tasks import predict_batch_chunk
+
+    stored = BatchItem.objects.filter(job=job).count()
+    if stored < job.total:
+        jobs.fail(
+            job,
+            f"failed: the upload stopped after {stored} of {job.total} images were stored",
+            "the web process stopped while storing the upload; submit the images again",
+        )
+        return 0
     missing = list(
         BatchItem.objects.filter(job=job, prediction__isnull=True)
         .order_by("position")
@@ -154,7 +206,8 @@ def store_chunk(job: Job, items: list[BatchItem], predictions: list[ImagePredict
     would each count the other's rows as missing, and neither would finish the job.
     """
     with transaction.atomic():
-        Job.objects.select_for_update().only("pk").get(pk=job.pk)
+        if not Job.objects.select_for_update().filter(pk=job.pk).exists():
+            return  # deleted: its submit failed after this chunk was queued
         save_predictions(job, items, predictions)
         update_progress(job)
 

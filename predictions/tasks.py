@@ -15,8 +15,8 @@ logger = get_task_logger(__name__)
 @shared_task
 def predict_batch_chunk(job_id: int, start: int, stop: int) -> None:
     """Predict positions [start, stop) of a batch job that still lack a prediction."""
-    job = Job.objects.select_related("model_version").get(pk=job_id)
-    if job.is_finished or job.cancel_requested:
+    job = Job.objects.select_related("model_version").filter(pk=job_id).first()
+    if job is None or job.is_finished or job.cancel_requested:
         return
     if job.status == Job.Status.QUEUED:
         jobs.start_if_queued(job)

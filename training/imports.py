@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
@@ -17,7 +18,7 @@ from itertools import islice
 
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
+from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import transaction
 
 from ml_core.datasets import CifarDataset, ClassFolderReader
@@ -77,15 +78,13 @@ _written_here: ContextVar[list[str] | None] = ContextVar("written_here", default
 
 
 @contextlib.contextmanager
-def all_or_nothing() -> Iterator[None]:
-    """One upload's rows and files: on any error the rows roll back and the files
-    this block wrote are deleted, so a failed upload leaves no orphan behind. Files
-    that were already stored are kept: other rows may name them."""
+def new_files_removed_on_error() -> Iterator[None]:
+    """On any error, delete the files this block wrote. Files that were already
+    stored are kept: other rows may name them."""
     written: list[str] = []
     reset = _written_here.set(written)
     try:
-        with transaction.atomic():
-            yield
+        yield
     except BaseException:
         for name in written:
             with contextlib.suppress(OSError):
@@ -93,6 +92,14 @@ def all_or_nothing() -> Iterator[None]:
         raise
     finally:
         _written_here.reset(reset)
+
+
+@contextlib.contextmanager
+def all_or_nothing() -> Iterator[None]:
+    """One upload's rows and files: on any error the rows roll back and the files
+    this block wrote are deleted, so a failed upload leaves no orphan behind."""
+    with new_files_removed_on_error(), transaction.atomic():
+        yield
 
 
 def _remove_if_partial(name: str, sha256: str) -> None:
@@ -110,22 +117,51 @@ def _store_file(name: str, content: bytes, sha256: str) -> str:
     """Write the file unless an intact copy is already there (left by an earlier run).
 
     A failed write leaves no partial file and raises StorageFull."""
-    if default_storage.exists(name):
-        with default_storage.open(name, "rb") as existing:
-            if hashlib.sha256(existing.read()).hexdigest() == sha256:
-                return name
-        default_storage.delete(name)  # a partial write from an interrupted run
     try:
-        saved = default_storage.save(name, ContentFile(content))
+        saved = _create_file(name, content)
+        if saved is None:
+            with default_storage.open(name, "rb") as existing:
+                if hashlib.sha256(existing.read()).hexdigest() == sha256:
+                    return name
+            default_storage.delete(name)  # a partial write from an interrupted run
+            saved = _create_file(name, content)
     except OSError as exc:
         logger.error("cannot store %s: %s", name, exc)
         _remove_if_partial(name, sha256)
         raise StorageFull(
             f"the server cannot store uploads right now ({exc.strerror or type(exc).__name__})"
         ) from exc
+    if saved is None:  # written by a concurrent upload of the same content meanwhile
+        return name
     if (written := _written_here.get()) is not None:
         written.append(saved)
     return saved
+
+
+def _create_file(name: str, content: bytes) -> str | None:
+    """Create the file `name`; None if it exists already.
+
+    The local media folder gets plain os calls: there, Django's storage.save() spent
+    as long again on name checks, locking and chmod as on writing the file (about
+    0.1 ms a file, a third of a batch job's submit). Names are content hashes, so
+    no other name is ever needed."""
+    storage = default_storage
+    # (A subclass may name or write files its own way: it keeps Django's path.)
+    if storage.__class__ is not FileSystemStorage or storage.directory_permissions_mode:
+        if storage.exists(name):
+            return None
+        return storage.save(name, ContentFile(content))
+    path = storage.path(name)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except FileExistsError:
+        return None
+    with os.fdopen(descriptor, "wb") as file:
+        if storage.file_permissions_mode is not None:
+            os.fchmod(descriptor, storage.file_permissions_mode)
+        file.write(content)
+    return name
 
 
 def _chunks(items: Iterable[Candidate], size: int) -> Iterator[list[Candidate]]:

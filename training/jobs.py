@@ -117,10 +117,13 @@ def is_cancel_requested(job_id: int) -> bool:
     return Job.objects.filter(pk=job_id, cancel_requested=True).exists()
 
 
+def heartbeat(job_id: int) -> None:
+    Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(heartbeat_at=timezone.now())
+
+
 def record_progress(job_id: int, progress: float, **fields) -> None:
     """Write progress and a heartbeat; progress only ever moves forward."""
-    now = timezone.now()
-    Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(heartbeat_at=now)
+    heartbeat(job_id)
     Job.objects.filter(pk=job_id, status=Job.Status.RUNNING, progress__lte=progress).update(
         progress=progress, **fields
     )

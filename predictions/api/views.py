@@ -32,7 +32,6 @@ from predictions.models import BatchItem, Prediction
 from predictions.single import PredictionUnavailable, predict_images_now
 from training.api.serializers import JobSerializer
 from training.api.views import CancellableJobMixin
-from training.imports import all_or_nothing
 from training.models import Job
 
 
@@ -222,8 +221,7 @@ class BatchJobViewSet(
                     for upload in serializer.validated_data["images"]
                 ]
             user = request.user if request.user.is_authenticated else None
-            with all_or_nothing():  # a failed submit leaves no rows and no new files
-                job = batch.submit_batch_job(images, user=user)
+            job = batch.submit_batch_job(images, user=user)  # leaves nothing if it fails
         except batch.InvalidBatch as exc:
             return error(400, "invalid input", errors={"images": exc.errors})
         except batch.NoProductionModel as exc:

@@ -91,8 +91,9 @@ def full_disk(tmp_path, settings):
 
 @pytest.mark.parametrize("endpoint", ["predict/many", "batch-jobs", "training-images"])
 def test_a_full_disk_mid_upload_is_a_507_and_leaves_nothing(
-    endpoint, full_disk, production, curator
+    endpoint, full_disk, production, curator, settings
 ):
+    settings.BATCH_JOB_CHUNK_SIZE = 4  # the disk fills after some chunks were committed
     before_files, before_rows = stored_files(full_disk), rows()
     client = curator if endpoint == "training-images" else APIClient()
     count = 16 if endpoint == "predict/many" else 40  # about 200 or 480 KB: the disk fills

@@ -70,9 +70,7 @@ def test_stale_job_with_a_cancel_request_ends_cancelled(queues):
     assert queues.llen("training") == 0
 
 
-def test_stale_batch_job_queues_only_the_chunks_without_predictions(queues, settings):
-    settings.BATCH_JOB_CHUNK_SIZE = 4
-    job = running_job(kind=Job.Kind.BATCH_INFERENCE, total=10)
+def add_items(job: Job, count: int) -> None:
     BatchItem.objects.bulk_create(
         BatchItem(
             job=job,
@@ -81,10 +79,28 @@ def test_stale_batch_job_queues_only_the_chunks_without_predictions(queues, sett
             image_sha256="0",
             pixels=bytes(3072),
         )
-        for position in range(10)
+        for position in range(count)
     )
+
+
+def test_stale_batch_job_queues_only_the_chunks_without_predictions(queues, settings):
+    settings.BATCH_JOB_CHUNK_SIZE = 4
+    job = running_job(kind=Job.Kind.BATCH_INFERENCE, total=10)
+    add_items(job, 10)
     recover_stale_jobs()
     job.refresh_from_db()
     assert job.status == "running"
     assert job.attempts == 2
     assert queues.llen("batch") == 3  # positions 0-3, 4-7, 8-9
+
+
+def test_batch_job_whose_upload_stopped_part_way_fails_with_the_reason(queues, settings):
+    """The web process died while storing the upload: 4 of 10 items exist, and the
+    job could never complete."""
+    job = running_job(kind=Job.Kind.BATCH_INFERENCE, total=10)
+    add_items(job, 4)
+    recover_stale_jobs()
+    job.refresh_from_db()
+    assert job.status == "failed"
+    assert job.message == "failed: the upload stopped after 4 of 10 images were stored"
+    assert queues.llen("batch") == 0
