@@ -3,8 +3,9 @@
 Usage:
     python bench/profile_batch_submit.py [--images 2000] [--lines 25]
 
-The submit validates, decodes and stores every image before the first chunk is
-queued, while the workers wait; this shows the split. It uses a private SQLite
+The submit decodes every image (to refuse a bad batch before storing anything),
+then stores them a chunk at a time, queueing each chunk as it is committed; this
+shows where its CPU goes, which the workers share on one host. It uses a private SQLite
 database and media folder, and Redis database 14 under a key prefix of its own
 (its keys are deleted afterwards). No worker runs: the queued chunks are discarded.
 """

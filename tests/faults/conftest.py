@@ -39,10 +39,14 @@ def deployment(request, tmp_path_factory, fault_model, private_services):
     service.stop()
 
 
-def submit_batch(deployment: Deployment, images) -> int:
+def post_batch(deployment: Deployment, images) -> requests.Response:
     files = [("images", (f"{index}.png", io.BytesIO(encode_png(pixels)), "image/png"))
              for index, pixels in enumerate(images)]  # fmt: skip
-    response = requests.post(f"{deployment.base_url}/api/v1/batch-jobs/", files=files, timeout=120)
+    return requests.post(f"{deployment.base_url}/api/v1/batch-jobs/", files=files, timeout=120)
+
+
+def submit_batch(deployment: Deployment, images) -> int:
+    response = post_batch(deployment, images)
     assert response.status_code == 202, response.text
     return response.json()["id"]
 

@@ -1,10 +1,15 @@
-"""Redis (without persistence: every queued task is lost) restarted during a batch job."""
+"""Redis (without persistence: every queued task is lost) restarted during a batch job,
+and down while a batch is submitted."""
 
 import pytest
 import requests
 
 from ml_core.preprocessing import encode_png
-from tests.faults.conftest import assert_every_image_has_exactly_one_prediction, submit_batch
+from tests.faults.conftest import (
+    assert_every_image_has_exactly_one_prediction,
+    post_batch,
+    submit_batch,
+)
 from tests.workers import wait_for
 
 pytestmark = pytest.mark.faults
@@ -46,3 +51,26 @@ def test_batch_job_recovers_its_lost_tasks_and_predictions_answer_503_meanwhile(
         0.5,
         "predictions to work again",
     )
+
+
+def test_a_batch_submitted_while_redis_is_down_is_a_503_and_leaves_nothing(
+    deployment, mini_dataset
+):
+    """The submit commits its first chunk (4 images) before queueing it fails: the
+    job, its items and its files are removed again."""
+    if deployment.web is None or deployment.web.poll() is not None:
+        deployment.start_web()
+    media = deployment.folder / "media"
+    files_before = {path for path in media.rglob("*") if path.is_file()}
+    jobs_before = deployment.postgres.value("SELECT count(*) FROM training_job")
+    deployment.redis.kill()
+    try:
+        response = post_batch(deployment, mini_dataset.test.images[100:110])
+    finally:
+        deployment.redis.start()
+    assert response.status_code == 503, response.text
+    assert response.json()["detail"] == (
+        "the task queue (Redis) is unavailable; try again in a few seconds"
+    )
+    assert deployment.postgres.value("SELECT count(*) FROM training_job") == jobs_before
+    assert {path for path in media.rglob("*") if path.is_file()} == files_before
