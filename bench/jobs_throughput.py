@@ -33,6 +33,7 @@ from private_django import set_up
 SCRATCH, REDIS_URL = set_up("jobs-bench-")
 
 import numpy as np  # noqa: E402
+import psutil  # noqa: E402
 import redis  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
@@ -117,9 +118,18 @@ def random_pngs(count: int, seed: int) -> list[bytes]:
     return [encode_png(image) for image in random_images(count, seed)]
 
 
-def batch_job_throughput(pngs: list[bytes]) -> tuple[float, float, str]:
-    """(images/s from submit to all rows stored, seconds the submit call took, status)."""
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    return sum(sum(process.cpu_times()[:2]) for process in processes)
+
+
+def batch_job_throughput(pngs: list[bytes], workers: list[Worker]) -> dict:
+    """Images/s from submit to all rows stored, seconds the submit call took, and CPU
+    ms per image in this (the submitting) process and in the workers' processes."""
     images = [batch.UploadedImage(f"{index}.png", content) for index, content in enumerate(pngs)]
+    submitter = [psutil.Process()]
+    pools = [psutil.Process(worker.process.pid) for worker in workers]
+    pools += [child for pool in pools for child in pool.children(recursive=True)]
+    cpu_before = cpu_seconds(submitter), cpu_seconds(pools)
     started = time.time()
     job = batch.submit_batch_job(images)
     queued = time.time()
@@ -127,9 +137,15 @@ def batch_job_throughput(pngs: list[bytes]) -> tuple[float, float, str]:
     # slow and take no CPU from the workers being measured (workers share this clock).
     while not Job.objects.get(pk=job.pk).is_finished:
         time.sleep(0.2)
+    cpu_after = cpu_seconds(submitter), cpu_seconds(pools)
     job.refresh_from_db()
-    elapsed = job.finished_at.timestamp() - started
-    return len(pngs) / elapsed, queued - started, job.status
+    return {
+        "rate": len(pngs) / (job.finished_at.timestamp() - started),
+        "submit": queued - started,
+        "status": job.status,
+        "submit_cpu": (cpu_after[0] - cpu_before[0]) * 1000 / len(pngs),
+        "worker_cpu": (cpu_after[1] - cpu_before[1]) * 1000 / len(pngs),
+    }
 
 
 def single_predictions(pngs: list[bytes], callers: int) -> dict:
@@ -167,7 +183,11 @@ def main() -> None:
     logs.mkdir()
 
     forward, with_decoding = raw_throughput(predictor, pixels, pngs)
-    print(f"ml_core raw, batch {FORWARD_BATCH}: forward {forward:.0f} images/s; "
+    cpu_before = cpu_seconds([psutil.Process()])
+    forward_throughput(predictor, pixels.astype(np.float32) / 255)
+    forward_cpu = (cpu_seconds([psutil.Process()]) - cpu_before) * 1000 / len(pixels)
+    print(f"ml_core raw, batch {FORWARD_BATCH}: forward {forward:.0f} images/s "
+          f"({forward_cpu:.2f} ms of CPU per image); "
           f"decode + preprocess + forward {with_decoding:.0f} images/s")  # fmt: skip
 
     # This machine's speed drifts over a minute: each job is compared with a raw
@@ -175,7 +195,8 @@ def main() -> None:
     print(f"\nbatch-inference job of {len(pngs)} new images, {arguments.repeat} runs each "
           "(images/s and % of the raw forward pass measured just before each job: "
           "medians, then every run)")  # fmt: skip
-    print(f"{'worker processes':<22}{'end to end':>20}{'submit call':>14}   every run")
+    print(f"{'worker processes':<22}{'end to end':>20}{'submit call':>14}"
+          f"{'CPU ms/image: submit':>23}{'workers':>9}   every run")  # fmt: skip
     results = {}
     seed = 1
     for count, threads in ((1, 0), (1, 1), (2, 1)):
@@ -186,16 +207,18 @@ def main() -> None:
         for _ in range(arguments.repeat):
             new_pngs = random_pngs(arguments.images, seed)
             raw = forward_throughput(predictor, pixels.astype(np.float32) / 255)
-            runs.append(batch_job_throughput(new_pngs))
-            ratios.append(runs[-1][0] / raw)
+            runs.append(batch_job_throughput(new_pngs, workers))
+            ratios.append(runs[-1]["rate"] / raw)
             seed += 1
-        from_submit = statistics.median(run[0] for run in runs)
-        submit_seconds = statistics.median(run[1] for run in runs)
-        statuses = {run[2] for run in runs}
+        from_submit, submit_seconds, submit_cpu, worker_cpu = (
+            statistics.median(run[key] for run in runs)
+            for key in ("rate", "submit", "submit_cpu", "worker_cpu")
+        )
+        statuses = {run["status"] for run in runs}
         results[(count, threads)] = from_submit
         every_run = " ".join(f"{ratio:.0%}" for ratio in ratios)
         print(f"{label:<22}{from_submit:>12.0f} ({statistics.median(ratios):>4.0%})"
-              f"{submit_seconds:>12.2f} s   {every_run}"
+              f"{submit_seconds:>12.2f} s{submit_cpu:>23.2f}{worker_cpu:>9.2f}   {every_run}"
               f"  {'/'.join(sorted(statuses))}")  # fmt: skip
         for worker in workers:
             worker.stop()
