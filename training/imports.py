@@ -102,15 +102,17 @@ def all_or_nothing() -> Iterator[None]:
         yield
 
 
+def _is_intact(name: str, sha256: str) -> bool:
+    with default_storage.open(name, "rb") as existing:
+        return hashlib.sha256(existing.read()).hexdigest() == sha256
+
+
 def _remove_if_partial(name: str, sha256: str) -> None:
     """Delete what a failed write left at `name`, unless it is an intact copy (a
     concurrent upload of the same content may have written it)."""
     with contextlib.suppress(OSError):
-        if default_storage.exists(name):
-            with default_storage.open(name, "rb") as existing:
-                intact = hashlib.sha256(existing.read()).hexdigest() == sha256
-            if not intact:
-                default_storage.delete(name)
+        if default_storage.exists(name) and not _is_intact(name, sha256):
+            default_storage.delete(name)
 
 
 def _store_file(name: str, content: bytes, sha256: str) -> str:
@@ -120,9 +122,8 @@ def _store_file(name: str, content: bytes, sha256: str) -> str:
     try:
         saved = _create_file(name, content)
         if saved is None:
-            with default_storage.open(name, "rb") as existing:
-                if hashlib.sha256(existing.read()).hexdigest() == sha256:
-                    return name
+            if _is_intact(name, sha256):
+                return name
             default_storage.delete(name)  # a partial write from an interrupted run
             saved = _create_file(name, content)
     except OSError as exc:

@@ -8,23 +8,12 @@ from ml_core.preprocessing import encode_png
 from predictions import batch
 from predictions.models import BatchItem, Prediction
 from predictions.tasks import predict_batch_chunk
+from tests.predictions.conftest import uploads
 from tests.workers import JOB_TEST, queue_length, register_version, wait_for
 from training import jobs
 from training.models import Job
 
 pytestmark = JOB_TEST
-
-
-@pytest.fixture(scope="module")
-def inference_worker(start_worker):
-    return start_worker()
-
-
-def uploads(mini_dataset, count: int) -> list[batch.UploadedImage]:
-    return [
-        batch.UploadedImage(f"test-{index}.png", encode_png(pixels))
-        for index, pixels in enumerate(mini_dataset.test.images[:count])
-    ]
 
 
 def test_200_images_get_exactly_200_predictions_and_progress_never_goes_back(

@@ -6,27 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from ml_core.preprocessing import encode_png
 from predictions import batch
 from predictions.models import BatchItem, Prediction
+from tests.predictions.conftest import uploads
 from tests.workers import JOB_TEST, queue_length, register_version, wait_for
 from training import imports
 from training.models import Job
 
 pytestmark = JOB_TEST
 CHUNK = 8
-
-
-@pytest.fixture(scope="module")
-def inference_worker(start_worker):
-    return start_worker()
-
-
-def uploads(mini_dataset, count: int) -> list[batch.UploadedImage]:
-    return [
-        batch.UploadedImage(f"{index}.png", encode_png(pixels))
-        for index, pixels in enumerate(mini_dataset.train.images[:count])
-    ]
 
 
 def predictions_stored() -> int:
