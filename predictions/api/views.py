@@ -8,7 +8,7 @@ from django.db.models.functions import TruncDate
 from django.http import HttpResponse
 from django.utils.crypto import constant_time_compare
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import mixins, permissions, status, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
@@ -198,7 +198,8 @@ class BatchJobViewSet(
     )
     serializer_class = JobSerializer
     filterset_fields = ["status"]
-    cancel_permission_classes = [permissions.AllowAny]  # may_cancel decides
+    # Anonymous callers too (while predicting is open to them): may_cancel decides.
+    cancel_permission_classes = [CanPredict]
 
     def get_permissions(self):
         if self.action == "create":
