@@ -11,6 +11,8 @@ from rest_framework import permissions
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 
+from classifier_site.visibility import sees_everything
+
 logger = logging.getLogger(__name__)
 
 
@@ -80,6 +82,18 @@ class RateLimit(BaseThrottle):
 
     def wait(self) -> float:
         return self.seconds_left
+
+
+def may_view(permission: str) -> type[permissions.BasePermission]:
+    """A permission class: staff, or an authenticated user holding `permission`."""
+
+    class MayView(permissions.IsAuthenticated):
+        message = f"only staff or users with the {permission!r} permission may see this"
+
+        def has_permission(self, request, view) -> bool:
+            return sees_everything(request.user, permission)
+
+    return MayView
 
 
 def requires(permission: str) -> type[permissions.BasePermission]:

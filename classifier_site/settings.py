@@ -3,6 +3,7 @@
 Invalid values raise ImproperlyConfigured at start-up, naming the variable.
 """
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -162,9 +163,26 @@ STORAGES = {
 }
 MEDIA_URL = "media/"
 MEDIA_ROOT = env_path("MEDIA_ROOT", BASE_DIR / "media")
-# Django itself serves MEDIA_URL when true (one host, `make run`); behind a web
-# server that serves MEDIA_ROOT at MEDIA_URL (nginx in production), leave it false.
-SERVE_MEDIA = env_bool("SERVE_MEDIA", DEBUG)
+# Stored images are private: every URL to one is signed and expires after this long
+# (classifier_site/media.py), and Django checks the signature of every request.
+MEDIA_URL_MAX_AGE_SECONDS = env_int("MEDIA_URL_MAX_AGE_SECONDS", 3600, minimum=60)
+# Who sends the file once Django has checked a request: empty, Django streams it
+# itself (one host, `make run`); else the internal location of the web server in
+# front (nginx: `location /protected-media/ { internal; alias MEDIA_ROOT/; }`), to
+# which Django answers with X-Accel-Redirect and an empty body.
+MEDIA_ACCEL_REDIRECT = env_str("MEDIA_ACCEL_REDIRECT", "")
+if MEDIA_ACCEL_REDIRECT and not (
+    MEDIA_ACCEL_REDIRECT.startswith("/") and MEDIA_ACCEL_REDIRECT.endswith("/")
+):
+    raise ImproperlyConfigured(
+        f"MEDIA_ACCEL_REDIRECT={MEDIA_ACCEL_REDIRECT!r} must start and end with '/' "
+        "(e.g. /protected-media/), or be empty"
+    )
+if "SERVE_MEDIA" in os.environ:
+    raise ImproperlyConfigured(
+        "SERVE_MEDIA is gone: Django now checks every media request. Remove it; behind "
+        "nginx set MEDIA_ACCEL_REDIRECT=/protected-media/ (see docs/deployment.md)"
+    )
 
 # The dashboard's sign-in pages (django.contrib.auth views).
 LOGIN_URL = "login"

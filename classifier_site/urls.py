@@ -18,6 +18,6 @@ urlpatterns = [
     path("api/v1/", include("classifier_site.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/schema/ui/", SpectacularSwaggerView.as_view(url_name="schema"), name="schema-ui"),
-    # Decided per request (SERVE_MEDIA), so tests and deployments can switch it.
+    # Every request is checked (a signed, unexpired URL) before the file is sent.
     path(f"{settings.MEDIA_URL.strip('/')}/<path:path>", media_file, name="media"),
 ]

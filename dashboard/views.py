@@ -6,16 +6,27 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
+from urllib.parse import quote
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
+from django.utils._os import safe_join
 from django.views.static import serve
 
+from classifier_site import media
+from classifier_site.visibility import sees_everything, visible_to
 from ml_core import config as recipe
 from predictions.models import Prediction
-from training.models import ModelVersion, TrainingImage, Visualization, known_labels
+from training.models import (
+    ModelVersion,
+    TrainingImage,
+    Visualization,
+    known_labels,
+    visible_plots,
+)
 
 DATASET_PLOTS = ["class_distribution", "sample_images", "pixel_intensity"]
 # Per-version plots, in the order the evaluation page shows them (`<name>_v<number>`).
@@ -47,9 +58,16 @@ def _page(request: HttpRequest, template: str, page: str, **context) -> HttpResp
     return render(request, f"dashboard/{template}", {"page": page, **context})
 
 
+def _predictions_seen_by(request: HttpRequest):
+    """The predictions the API shows this visitor (classifier_site.visibility)."""
+    visible = visible_to(request.user, "owner", "predictions.view_prediction")
+    return Prediction.objects.all() if visible is None else Prediction.objects.filter(visible)
+
+
 @readable
 def home(request: HttpRequest) -> HttpResponse:
-    """Service panel: uptime, readiness, the production model; what data is stored."""
+    """Service panel: uptime, readiness, the production model; what data is stored
+    (training images counted for all, predictions those the visitor may see)."""
     counts = {
         split: TrainingImage.objects.filter(split=split).count()
         for split in TrainingImage.Split.values
@@ -62,7 +80,8 @@ def home(request: HttpRequest) -> HttpResponse:
         version_count=ModelVersion.objects.count(),
         train_count=counts["train"],
         test_count=counts["test"],
-        prediction_count=Prediction.objects.count(),
+        prediction_count=_predictions_seen_by(request).count(),
+        sees_all_predictions=sees_everything(request.user, "predictions.view_prediction"),
     )
 
 
@@ -89,11 +108,13 @@ def batch(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _class_labels() -> list[str]:
-    """Every class a filter could ask for: the production model's and any predicted."""
+def _class_labels(request: HttpRequest) -> list[str]:
+    """Every class a filter could ask for: the production model's and any predicted
+    among the visitor's predictions."""
     production = ModelVersion.production()
     labels = set(production.class_names if production else [])
-    labels.update(Prediction.objects.values_list("top_label", flat=True).order_by().distinct())
+    predicted = _predictions_seen_by(request).values_list("top_label", flat=True)
+    labels.update(predicted.order_by().distinct())
     return sorted(labels)
 
 
@@ -103,7 +124,7 @@ def history(request: HttpRequest) -> HttpResponse:
         request,
         "history.html",
         "history",
-        labels=_class_labels(),
+        labels=_class_labels(request),
         sources=Prediction.Source.choices,
         versions=ModelVersion.objects.values_list("number", flat=True),
     )
@@ -118,6 +139,7 @@ def training_data(request: HttpRequest) -> HttpResponse:
         labels=known_labels(),
         splits=TrainingImage.Split.choices,
         can_upload=request.user.has_perm("training.add_trainingimage"),
+        can_see_images=sees_everything(request.user, "training.view_trainingimage"),
         max_files=settings.API_MAX_FILES,
         max_upload_bytes=settings.API_MAX_UPLOAD_BYTES,
     )
@@ -130,6 +152,7 @@ def retrain(request: HttpRequest) -> HttpResponse:
         "retrain.html",
         "retrain",
         can_retrain=request.user.has_perm("training.add_job"),
+        show_submitters=request.user.is_staff,
         included_train_images=TrainingImage.objects.filter(
             split=TrainingImage.Split.TRAIN, status=TrainingImage.Status.INCLUDED
         ).count(),
@@ -184,7 +207,8 @@ def model_version(request: HttpRequest, number: int) -> HttpResponse:
     confusion matrix, and whichever of its plots exist."""
     version = get_object_or_404(ModelVersion, number=number)
     suffix = f"_v{number}"
-    plots = {plot.name: plot for plot in Visualization.objects.filter(name__endswith=suffix)}
+    version_plots = Visualization.objects.filter(name__endswith=suffix)
+    plots = {plot.name: plot for plot in visible_plots(request.user, version_plots)}
     ordered = [plots.pop(name + suffix) for name in VERSION_PLOTS if name + suffix in plots]
     return _page(
         request,
@@ -208,7 +232,8 @@ def _version_number(plot: Visualization) -> int:
 @readable
 def visualizations(request: HttpRequest) -> HttpResponse:
     """The dataset plots, then every version's training curves, newest first."""
-    dataset = {plot.name: plot for plot in Visualization.objects.filter(name__in=DATASET_PLOTS)}
+    dataset_plots = Visualization.objects.filter(name__in=DATASET_PLOTS)
+    dataset = {plot.name: plot for plot in visible_plots(request.user, dataset_plots)}
     curves = Visualization.objects.filter(name__regex=r"^training_curves_v[0-9]+$")
     return _page(
         request,
@@ -220,8 +245,23 @@ def visualizations(request: HttpRequest) -> HttpResponse:
 
 
 def media_file(request: HttpRequest, path: str) -> HttpResponse:
-    """Stored images when SERVE_MEDIA is on (one host); in production the web server
-    in front of Django serves MEDIA_ROOT at MEDIA_URL instead."""
-    if not settings.SERVE_MEDIA:
-        raise Http404("media files are served by the web server")
-    return serve(request, path, document_root=settings.MEDIA_ROOT)
+    """A stored image, for a URL signed by classifier_site.media (made only for rows
+    the caller may see) that has not expired. Django streams the file itself, or,
+    with MEDIA_ACCEL_REDIRECT, hands it to the web server's internal location."""
+    left = media.seconds_left(path, request.GET.get("expires"), request.GET.get("signature"))
+    if left is None:
+        return JsonResponse(
+            {"detail": "this image link is invalid or has expired; reload the page"},
+            status=403,
+        )
+    if not Path(safe_join(settings.MEDIA_ROOT, path)).is_file():  # refuses ../
+        return JsonResponse({"detail": "no such image"}, status=404)
+    if settings.MEDIA_ACCEL_REDIRECT:
+        response = HttpResponse()
+        del response["Content-Type"]  # the web server sets the file's own
+        response["X-Accel-Redirect"] = settings.MEDIA_ACCEL_REDIRECT + quote(path)
+    else:
+        response = serve(request, path, document_root=settings.MEDIA_ROOT)
+    # Only this caller's browser may keep it, and not beyond the link's expiry.
+    response["Cache-Control"] = f"private, max-age={left}"
+    return response

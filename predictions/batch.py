@@ -7,7 +7,9 @@ so every inference worker on every host takes part in one large job.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import secrets
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.db import transaction
 
+from classifier_site.media import user_scope
 from ml_core.datasets import DatasetError, read_zip_images
 from ml_core.preprocessing import (
     InvalidImageError,
@@ -83,8 +86,21 @@ def _decode_all(images: list[UploadedImage]) -> list[_Decoded]:
     return prepared
 
 
-def submit_batch_job(images: list[UploadedImage], user=None) -> Job:
+def new_access_key() -> str:
+    """The secret that lets an anonymous caller follow their job; only its hash is kept."""
+    return secrets.token_urlsafe(32)
+
+
+def access_key_hash(key: str) -> str:
+    # A plain digest suffices: the key is 256 random bits, nothing to brute-force.
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def submit_batch_job(images: list[UploadedImage], user=None, access_key: str | None = None) -> Job:
     """Validate every image (all or nothing), then store them a chunk at a time.
+
+    The job and its predictions belong to `user`; an anonymous caller's job is
+    followed with `access_key` (new_access_key), of which only the hash is stored.
 
     Each chunk is queued as soon as its rows are committed, so workers predict
     while later chunks are still being stored (bench/jobs_throughput.py measures
@@ -104,15 +120,17 @@ def submit_batch_job(images: list[UploadedImage], user=None) -> Job:
         total=len(images),
         model_version=production,
         submitted_by=user,
+        access_key_hash=access_key_hash(access_key) if access_key else "",
         celery_task_id=uuid.uuid4().hex,
         message="queued",
     )
     size = settings.BATCH_JOB_CHUNK_SIZE
+    scope = user_scope(user)
     with new_files_removed_on_error():
         try:
             for first in range(0, len(images), size):
                 stop = min(first + size, len(images))
-                _store_chunk_items(job, first, images[first:stop], prepared[first:stop])
+                _store_chunk_items(job, first, images[first:stop], prepared[first:stop], scope)
         except BaseException:
             if job.pk is not None:
                 _delete_job(job)
@@ -121,7 +139,7 @@ def submit_batch_job(images: list[UploadedImage], user=None) -> Job:
 
 
 def _store_chunk_items(
-    job: Job, first: int, images: list[UploadedImage], prepared: list[_Decoded]
+    job: Job, first: int, images: list[UploadedImage], prepared: list[_Decoded], scope: str
 ) -> None:
     """Store one chunk's files and rows, and queue the chunk once they are committed.
 
@@ -131,7 +149,7 @@ def _store_chunk_items(
     from predictions.tasks import predict_batch_chunk
 
     stored = [
-        store_image_file("uploads", image.content, decoded.image_format)
+        store_image_file("uploads", image.content, decoded.image_format, scope)
         for image, decoded in zip(images, prepared, strict=True)
     ]
     with transaction.atomic():
@@ -226,6 +244,7 @@ def save_predictions(job: Job, items: list[BatchItem], predictions: list[ImagePr
                 model_version_id=job.model_version_id,
                 source=Prediction.Source.BATCH,
                 batch_item_id=item.pk,
+                owner_id=job.submitted_by_id,
             )
             for item, prediction in zip(items, predictions, strict=True)
         ]
@@ -268,5 +287,19 @@ def results_csv(job: Job) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=RESULT_FIELDS, extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(results(job))
+    writer.writerows(
+        {field: spreadsheet_safe(row[field]) for field in RESULT_FIELDS} for row in results(job)
+    )
     return buffer.getvalue()
+
+
+# A spreadsheet reads a cell starting with one of these as a formula (CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value):
+    """A text cell that a spreadsheet would run as a formula gets a leading single
+    quote, which makes it plain text (OWASP's advice); numbers are left alone."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value

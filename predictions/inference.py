@@ -115,6 +115,7 @@ def predict_requests(requests: list[tuple[str, dict[str, Any]]]) -> list[dict[st
                 probabilities=prediction.probabilities,
                 model_version=version,
                 source=kwargs.get("source", Prediction.Source.API),
+                owner_id=kwargs.get("owner_id"),
                 request_id=request_id,
             )
             for (request_id, kwargs), prediction in zip(requests, predictions, strict=True)

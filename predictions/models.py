@@ -3,6 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, models
 from django.utils import timezone
 
@@ -26,6 +27,15 @@ class Prediction(models.Model):
         ModelVersion, on_delete=models.PROTECT, related_name="predictions"
     )
     source = models.CharField(max_length=16, choices=Source.choices)
+    # Who may see it (classifier_site.api.visible_to): the signed-in caller, or the
+    # batch job's submitter. None (an anonymous caller's, or a deleted user's): staff only.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="predictions",
+    )
     # Idempotency keys: a redelivered task finds its prediction instead of adding one.
     request_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
     batch_item = models.OneToOneField(
@@ -76,6 +86,7 @@ class NewPrediction:
     source: str
     batch_item_id: int | None = None
     request_id: str | None = None
+    owner_id: int | None = None
 
 
 @dataclass(frozen=True)

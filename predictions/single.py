@@ -14,6 +14,7 @@ from celery.exceptions import TimeoutError as CeleryTimeoutError
 from django.conf import settings
 from kombu.exceptions import OperationalError as QueueError
 
+from classifier_site.media import user_scope
 from ml_core.preprocessing import decode_with_format, image_to_array, to_uint8
 from predictions.inference import encode_pixels
 from predictions.models import Prediction
@@ -25,28 +26,31 @@ class PredictionUnavailable(Exception):
 
 
 def predict_image(
-    content: bytes, original_name: str = "", source: str = Prediction.Source.API
+    content: bytes, original_name: str = "", source: str = Prediction.Source.API, user=None
 ) -> dict[str, Any]:
     """Predict one image; raises InvalidImageError for bad input."""
-    return predict_images_now([(original_name, content)], source)[0]
+    return predict_images_now([(original_name, content)], source, user)[0]
 
 
 def predict_images_now(
-    images: list[tuple[str, bytes]], source: str = Prediction.Source.API
+    images: list[tuple[str, bytes]], source: str = Prediction.Source.API, user=None
 ) -> list[dict[str, Any]]:
     """Predict a few images synchronously, in order.
 
     Every image is decoded first (one bad image raises InvalidImageError before
     anything is stored or sent); then all requests are sent before waiting, so a
-    worker's micro-batching answers them together.
+    worker's micro-batching answers them together. The predictions belong to `user`
+    (a signed-in user); an anonymous caller's belong to nobody (staff only see them).
     """
+    owner = user if user is not None and user.is_authenticated else None
+    scope = user_scope(owner)
     prepared = []
     for original_name, content in images:
         image, image_format = decode_with_format(content)
         prepared.append((original_name, content, image_format, to_uint8(image_to_array(image))))
     with all_or_nothing():  # one image that cannot be stored leaves none stored
         stored = [
-            store_image_file("predictions", content, image_format)
+            store_image_file("predictions", content, image_format, scope)
             for _, content, image_format, _ in prepared
         ]
     pending = []
@@ -59,6 +63,7 @@ def predict_images_now(
                     "image_sha256": sha256,
                     "original_name": original_name,
                     "source": source,
+                    "owner_id": owner.pk if owner else None,
                 }
             )
         )

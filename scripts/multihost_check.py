@@ -284,6 +284,8 @@ def main() -> int:
         response = client.post("/api/v1/batch-jobs/", {"archive": upload})
         assert response.status_code == 202, response.content
         job_id = response.json()["id"]
+        # An anonymous job: seen only with the key its submit answered with.
+        client.defaults["HTTP_X_JOB_KEY"] = response.json()["access_key"]
         print(f"submitted batch job {job_id}: {IMAGES} images in chunks of {CHUNK_SIZE}")
 
         def finished() -> bool:

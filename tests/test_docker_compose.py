@@ -112,10 +112,12 @@ def test_only_nginx_is_published_and_it_fronts_the_web_service(services):
     assert services["web"]["expose"] == ["8000"]
 
 
-def test_nginx_serves_static_and_media_where_django_puts_them_and_proxies_the_rest(services):
+def test_nginx_serves_static_and_proxies_the_rest_media_included(services):
     template = (ROOT / "deploy" / "nginx.conf.template").read_text()
     assert "location /static/ {\n        alias /srv/static/;" in template
-    assert "location /media/ {\n        alias /srv/media/;" in template
+    # Images go to Django, which checks each link's signature first: nginx never
+    # serves the media folder at a public location.
+    assert "location /media/" not in template
     assert "set $web http://${WEB_UPSTREAM};" in template and "proxy_pass $web;" in template
     # The header the web reads each anonymous caller's address from, set by nginx.
     header = services["web"]["environment"]["API_CLIENT_ADDRESS_HEADER"]
@@ -155,3 +157,17 @@ def test_image_installs_the_runtime_requirements_without_the_test_tools():
 def test_secrets_data_and_environments_stay_out_of_the_image():
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".env", ".git", ".venv", "data", "media", "models", "*.sqlite3*"} <= set(ignored)
+
+
+def test_media_is_sent_by_nginx_only_after_django_checked_the_request(services):
+    """Django answers a checked /media/ request with X-Accel-Redirect to an internal
+    location that serves the media volume; no client can request that location."""
+    template = (ROOT / "deploy" / "nginx.conf.template").read_text()
+    location = services["web"]["environment"]["MEDIA_ACCEL_REDIRECT"]
+    assert location == "/protected-media/"
+    block = template.split(f"location {location} {{\n", 1)[1].split("}", 1)[0]
+    assert block.split()[:4] == ["internal;", "alias", "/srv/media/;", "add_header"]
+    media_root = services["web"]["environment"]["MEDIA_ROOT"]
+    assert f"media:{media_root}:ro" in services["nginx"]["volumes"]
+    for name in APP_SERVICES:
+        assert services[name]["environment"]["MEDIA_ACCEL_REDIRECT"] == location, name

@@ -87,3 +87,19 @@ def test_the_guide_creates_the_secrets_the_manifests_use(manifests):
     upstream = {e["name"]: e["value"] for e in container(manifests, "nginx")["env"]}
     assert upstream["WEB_UPSTREAM"] == "web.classifier.svc.cluster.local:8000"
     assert "kubectl create namespace classifier" in guide
+
+
+def test_nginx_sends_media_only_after_django_checked_the_request(manifests):
+    """The ConfigMap points Django at the internal location of the nginx image's
+    configuration, which serves the media volume that the nginx pods mount."""
+    config = manifests["ConfigMap/classifier-config"]["data"]
+    location = config["MEDIA_ACCEL_REDIRECT"]
+    template = (ROOT / "deploy" / "nginx.conf.template").read_text()
+    block = template.split(f"location {location} {{\n", 1)[1].split("}", 1)[0]
+    assert "internal;" in block.split()
+    alias = block.split("alias ", 1)[1].split(";", 1)[0]
+    mounts = container(manifests, "nginx")["volumeMounts"]
+    assert alias.rstrip("/") == config["MEDIA_ROOT"] == mounts[0]["mountPath"]
+    assert "location /media/" not in template
+    guide = (ROOT / "docs" / "deployment.md").read_text()
+    assert "MEDIA_ACCEL_REDIRECT" in guide and "/protected-media/" in guide

@@ -12,6 +12,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from classifier_site.media import signed_path
 from training import jobs
 from training.models import (
     LABEL_MAX_LENGTH,
@@ -29,14 +30,15 @@ INTERMEDIATE_TEMPLATE = "admin/label_form.html"
 
 
 def image_tag(file, pixels: int, alt: str = "") -> str:
-    """A stored image scaled up without smoothing (CIFAR images are 32x32)."""
+    """A stored image scaled up without smoothing (CIFAR images are 32x32), by a
+    signed, expiring URL (the admin's pages are shown to staff only)."""
     if not file:
         return "-"
     return format_html(
         '<img src="{}" width="{}" height="{}" alt="{}" loading="lazy" '
         'style="image-rendering: pixelated; object-fit: contain; background: #fff; '
         'border: 1px solid #ccc">',
-        file.url,
+        signed_path(file.name),
         pixels,
         pixels,
         alt,
@@ -372,7 +374,7 @@ class JobAdmin(admin.ModelAdmin):
     search_fields = ["id", "message", "error", "celery_task_id"]
     list_select_related = ["model_version", "submitted_by"]
     actions = ["cancel"]
-    readonly_fields = ["progress_bar"]
+    readonly_fields = ["progress_bar", "traceback_text"]
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -387,8 +389,16 @@ class JobAdmin(admin.ModelAdmin):
         return request.user.has_perm("training.change_job")
 
     def get_fields(self, request, obj=None):
-        fields = [field.name for field in Job._meta.fields]
-        return ["progress_bar", *fields]
+        hidden = {"traceback", "access_key_hash"}
+        fields = [field.name for field in Job._meta.fields if field.name not in hidden]
+        return ["progress_bar", *fields, "traceback_text"]
+
+    @admin.display(description="traceback")
+    def traceback_text(self, job: Job) -> str:
+        """Where a failed job's traceback is shown: never in the API."""
+        if not job.traceback:
+            return "-"
+        return format_html('<pre style="white-space: pre-wrap">{}</pre>', job.traceback)
 
     @admin.display(description="progress")
     def progress_bar(self, job: Job) -> str:

@@ -1,4 +1,5 @@
-"""Store images as `TrainingImage` rows plus content-addressed files in media.
+"""Store images as `TrainingImage` rows plus files in media, named by a keyed hash of
+their owner scope and content (classifier_site.media.stored_name).
 
 Idempotent by content: an image whose sha256 is already stored is skipped, so an
 import can be run again (or resumed after a crash) without adding duplicates.
@@ -21,9 +22,10 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import transaction
 
+from classifier_site.media import TRAINING_SCOPE, stored_name
 from ml_core.datasets import CifarDataset, ClassFolderReader
 from ml_core.preprocessing import InvalidImageError, encode_png, validate_image
-from training.models import TrainingImage, content_addressed_name, validate_label
+from training.models import TrainingImage, validate_label
 
 logger = logging.getLogger(__name__)
 
@@ -62,11 +64,12 @@ def _extension(image_format: str) -> str:
     return _EXTENSIONS.get(image_format, image_format.lower())
 
 
-def store_image_file(folder: str, content: bytes, image_format: str) -> tuple[str, str]:
-    """Store `content` under a name made of its sha256; returns (name, sha256)."""
+def store_image_file(folder: str, content: bytes, image_format: str, scope: str) -> tuple[str, str]:
+    """Store `content` under a name keyed by its owner `scope` (user_scope) and its
+    sha256; returns (name, sha256)."""
     sha256 = hashlib.sha256(content).hexdigest()
-    extension = _extension(image_format)
-    return _store_file(content_addressed_name(folder, sha256, extension), content, sha256), sha256
+    name = stored_name(folder, scope, sha256, _extension(image_format))
+    return _store_file(name, content, sha256), sha256
 
 
 class StorageFull(Exception):
@@ -144,8 +147,8 @@ def _create_file(name: str, content: bytes) -> str | None:
 
     The local media folder gets plain os calls: there, Django's storage.save() spent
     as long again on name checks, locking and chmod as on writing the file (about
-    0.1 ms a file, a third of a batch job's submit). Names are content hashes, so
-    no other name is ever needed."""
+    0.1 ms a file, a third of a batch job's submit). Names are hashes of the content
+    (and its owner scope), so no other name is ever needed."""
     storage = default_storage
     # (A subclass may name or write files its own way: it keeps Django's path.)
     if storage.__class__ is not FileSystemStorage or storage.directory_permissions_mode:
@@ -189,7 +192,7 @@ def store_candidates(
             if sha256 in present:
                 continue
             name = _store_file(
-                content_addressed_name("training", sha256, candidate.extension),
+                stored_name("training", TRAINING_SCOPE, sha256, candidate.extension),
                 candidate.content,
                 sha256,
             )

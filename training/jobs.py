@@ -7,6 +7,7 @@ recovery sweep) can never move a job backwards or finish it twice.
 from __future__ import annotations
 
 import logging
+import re
 import time
 import traceback
 from collections.abc import Iterator
@@ -63,7 +64,9 @@ def start_if_queued(job: Job) -> None:
     )
 
 
-def _finish(job: Job, status: str, message: str = "", error: str = "", **fields) -> bool:
+def _finish(
+    job: Job, status: str, message: str = "", error: str = "", traceback: str = "", **fields
+) -> bool:
     updated = (
         Job.objects.filter(pk=job.pk)
         .exclude(status__in=Job.TERMINAL)
@@ -71,6 +74,7 @@ def _finish(job: Job, status: str, message: str = "", error: str = "", **fields)
             status=status,
             message=message[:MESSAGE_LENGTH],
             error=error,
+            traceback=traceback,
             finished_at=timezone.now(),
             **fields,
         )
@@ -86,17 +90,40 @@ def cancel_finished(job: Job, message: str) -> bool:
     return _finish(job, Job.Status.CANCELLED, message)
 
 
-def fail(job: Job, message: str, error: str = "") -> bool:
-    return _finish(job, Job.Status.FAILED, message, error)
+def fail(job: Job, message: str, error: str = "", traceback: str = "") -> bool:
+    """`error` is shown to whoever may see the job: keep it short, without server
+    paths (short_error); the `traceback` is for the log and the admin only."""
+    return _finish(job, Job.Status.FAILED, message, error, traceback)
+
+
+# An absolute path (two or more segments), as file errors quote them.
+_PATH = re.compile(r"(?<![\w.:/])(?:[A-Za-z]:)?[/\\](?:[^/\\\s'\"]+[/\\])+[^/\\\s'\"]*")
+ERROR_LENGTH = 300
+
+
+def _last_part(path: re.Match) -> str:
+    return "…/" + re.split(r"[/\\]", path.group())[-1]
+
+
+def short_error(exc: BaseException) -> str:
+    """The exception's class and the first line of its message, each server path cut
+    down to its last part: what a caller may read about a failure."""
+    lines = str(exc).strip().splitlines()
+    text = _PATH.sub(_last_part, lines[0]) if lines else ""
+    summary = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return summary[:ERROR_LENGTH]
 
 
 @contextmanager
 def failure_recorded(job: Job) -> Iterator[None]:
-    """Any exception marks the job failed with its traceback, then propagates."""
+    """Any exception marks the job failed, then propagates. The caller sees a short
+    error; the traceback goes to the log and to the job's admin page."""
     try:
         yield
     except Exception as exc:
-        fail(job, f"failed: {type(exc).__name__}: {exc}", traceback.format_exc())
+        logger.exception("job %s failed", job.pk)
+        error = short_error(exc)
+        fail(job, f"failed: {error}", error, traceback.format_exc())
         raise
 
 

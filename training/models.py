@@ -9,6 +9,8 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from classifier_site.visibility import sees_everything
+
 LABEL_MAX_LENGTH = 64
 _LABEL_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]*$")
 
@@ -21,11 +23,6 @@ def validate_label(value: str) -> None:
             "spaces, '_', '.' or '-', starting with a letter or digit",
             code="invalid_label",
         )
-
-
-def content_addressed_name(folder: str, sha256: str, extension: str) -> str:
-    """Storage name from content hash: no user-controlled text reaches the filesystem."""
-    return f"{folder}/{sha256[:2]}/{sha256}.{extension}"
 
 
 class TrainingImage(models.Model):
@@ -278,7 +275,12 @@ class Job(models.Model):
     result = models.JSONField(default=dict, blank=True)
     parameters = models.JSONField(default=dict, blank=True)
     message = models.CharField(max_length=200, blank=True)
-    error = models.TextField(blank=True)
+    error = models.TextField(
+        blank=True, help_text="Short: the exception's class and message, without paths."
+    )
+    traceback = models.TextField(
+        blank=True, editable=False, help_text="For administrators only; never in the API."
+    )
     model_version = models.ForeignKey(
         ModelVersion,
         null=True,
@@ -291,9 +293,13 @@ class Job(models.Model):
     training_images = models.ManyToManyField(
         TrainingImage, through="JobTrainingImage", related_name="jobs", blank=True
     )
+    # The submitter sees the job; None is an anonymous caller's job (followed with its
+    # access key) or a deleted user's: either way staff only, never public.
     submitted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
+    # sha256 of an anonymous batch job's access key (the key is shown once, at submit).
+    access_key_hash = models.CharField(max_length=64, blank=True, editable=False)
     cancel_requested = models.BooleanField(default=False)
     attempts = models.PositiveSmallIntegerField(default=0)
     celery_task_id = models.CharField(max_length=64, blank=True)
@@ -352,3 +358,14 @@ class Visualization(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+# Plots drawn from the training images themselves (a grid of samples per class): seen,
+# like the images, by staff and holders of training.view_trainingimage only.
+IMAGE_PLOTS = frozenset({"sample_images"})
+
+
+def visible_plots(user, plots: models.QuerySet) -> models.QuerySet:
+    if sees_everything(user, "training.view_trainingimage"):
+        return plots
+    return plots.exclude(name__in=IMAGE_PLOTS)

@@ -3,7 +3,7 @@ from rest_framework import serializers
 
 from classifier_site.api import check_upload_size, check_uploads
 from predictions.models import Prediction
-from training.api.serializers import media_url
+from training.api.serializers import JobSerializer, media_url
 
 
 class PredictionSerializer(serializers.ModelSerializer):
@@ -101,3 +101,16 @@ class PredictManyRequestSerializer(serializers.Serializer):
 
 class PredictManyResponseSerializer(serializers.Serializer):
     results = PredictResponseSerializer(many=True)
+
+
+class BatchJobCreatedSerializer(JobSerializer):
+    access_key = serializers.CharField(
+        allow_null=True,
+        help_text="An anonymous caller's key to this job, shown only here: send it as the "
+        "X-Job-Key header to see, follow, get the results of, or cancel the job. "
+        "Null for signed-in callers, whose jobs are theirs.",
+    )
+
+    class Meta(JobSerializer.Meta):
+        fields = [*JobSerializer.Meta.fields, "access_key"]
+        read_only_fields = fields

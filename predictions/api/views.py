@@ -3,10 +3,10 @@ from __future__ import annotations
 from datetime import UTC
 
 import django_filters
-from django.core.files.storage import default_storage
 from django.db.models import Avg, Count, Q
 from django.db.models.functions import TruncDate
 from django.http import HttpResponse
+from django.utils.crypto import constant_time_compare
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -16,10 +16,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from classifier_site.api import CanPredict, MultipartPostMixin, error
+from classifier_site.media import signed_url
+from classifier_site.visibility import visible_to
 from ml_core.datasets import display_name
 from ml_core.preprocessing import InvalidImageError
 from predictions import batch
 from predictions.api.serializers import (
+    BatchJobCreatedSerializer,
     BatchJobRequestSerializer,
     PredictionSerializer,
     PredictionStatisticsSerializer,
@@ -53,7 +56,8 @@ class PredictView(APIView):
         serializer = PredictRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         upload = serializer.validated_data["image"]
-        return _predict([upload], serializer.validated_data["top_k"], lambda results: results[0])
+        top_k = serializer.validated_data["top_k"]
+        return _predict(request, [upload], top_k, lambda results: results[0])
 
 
 class PredictManyView(APIView):
@@ -76,14 +80,15 @@ class PredictManyView(APIView):
         serializer.is_valid(raise_exception=True)
         uploads = serializer.validated_data["images"]
         top_k = serializer.validated_data["top_k"]
-        return _predict(uploads, top_k, lambda results: {"results": results})
+        return _predict(request, uploads, top_k, lambda results: {"results": results})
 
 
-def _predict(uploads: list, top_k: int, shape) -> Response:
+def _predict(request: Request, uploads: list, top_k: int, shape) -> Response:
     try:
         results = predict_images_now(
             [(display_name(upload.name or ""), upload.read()) for upload in uploads],
             Prediction.Source.API,
+            request.user,
         )
     except InvalidImageError as exc:
         field = "image" if len(uploads) == 1 else "images"
@@ -126,21 +131,11 @@ class PredictionFilter(django_filters.FilterSet):
         fields = ["label", "source"]
 
 
-def job_visibility(user, submitter: str) -> Q | None:
-    """The batch jobs (and their predictions) `user` may see: a signed-in user's jobs
-    are theirs; others (and anonymous callers) see only anonymous jobs, unless allowed
-    to view every job. None: no restriction. `submitter`: the path to the submitter."""
-    if user.is_authenticated and user.has_perm("training.view_job"):
-        return None
-    visible = Q(**{f"{submitter}__isnull": True})
-    if user.is_authenticated:
-        visible |= Q(**{submitter: user})
-    return visible
-
-
 class PredictionViewSet(viewsets.ReadOnlyModelViewSet):
-    """Prediction history, newest first, filterable. Predictions of a private batch
-    job are listed only to those who may see the job."""
+    """Prediction history, newest first, filterable: a signed-in caller's own
+    predictions (their single ones and their batch jobs'); every prediction for staff
+    and holders of predictions.view_prediction; none for anonymous callers, who get
+    theirs in the answer to their request."""
 
     queryset = Prediction.objects.select_related("model_version")
     serializer_class = PredictionSerializer
@@ -148,15 +143,14 @@ class PredictionViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         predictions = super().get_queryset()
-        visible = job_visibility(self.request.user, "batch_item__job__submitted_by")
-        if visible is None:
-            return predictions
-        return predictions.filter(Q(batch_item__isnull=True) | visible)
+        visible = visible_to(self.request.user, "owner", "predictions.view_prediction")
+        return predictions if visible is None else predictions.filter(visible)
 
     @extend_schema(responses=PredictionStatisticsSerializer)
     @action(detail=False)
     def stats(self, request: Request) -> Response:
-        """Counts, average confidence, predictions per class and per day (same filters)."""
+        """Counts, average confidence, predictions per class and per day (same filters,
+        over the predictions the caller may see)."""
         rows = self.filter_queryset(self.get_queryset()).order_by()
         summary = rows.aggregate(total=Count("id"), average_confidence=Avg("confidence"))
         per_class = rows.values("top_label").annotate(count=Count("id")).order_by("top_label")
@@ -175,6 +169,17 @@ class PredictionViewSet(viewsets.ReadOnlyModelViewSet):
         )
 
 
+ACCESS_KEY_HEADER = "X-Job-Key"
+ACCESS_KEY_PARAMETER = OpenApiParameter(
+    ACCESS_KEY_HEADER,
+    str,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description="An anonymous job's access key, from `access_key` in the answer that "
+    "created it: the only way for an anonymous caller to see, follow or cancel it.",
+)
+
+
 class BatchJobViewSet(
     MultipartPostMixin,
     CancellableJobMixin,
@@ -182,13 +187,19 @@ class BatchJobViewSet(
     mixins.RetrieveModelMixin,
     viewsets.GenericViewSet,
 ):
-    """Batch-inference jobs: submit many images (or a zip), follow progress, get results."""
+    """Batch-inference jobs: submit many images (or a zip), follow progress, get results.
+
+    A signed-in caller sees their own jobs; staff and holders of training.view_job see
+    all. An anonymous caller's job is seen (followed, its results read, cancelled)
+    only with the access key its submit answered with, sent as the X-Job-Key header."""
 
     queryset = Job.objects.filter(kind=Job.Kind.BATCH_INFERENCE).select_related(
         "model_version", "submitted_by"
     )
     serializer_class = JobSerializer
     filterset_fields = ["status"]
+    # Anonymous callers too (while predicting is open to them): may_cancel decides.
+    cancel_permission_classes = [CanPredict]
 
     def get_permissions(self):
         if self.action == "create":
@@ -197,13 +208,41 @@ class BatchJobViewSet(
 
     def get_queryset(self):
         jobs = super().get_queryset()
-        visible = job_visibility(self.request.user, "submitted_by")
-        return jobs if visible is None else jobs.filter(visible)
+        visible = visible_to(self.request.user, "submitted_by", "training.view_job")
+        if visible is None:
+            return jobs
+        if self.detail and (key := self._access_key()):
+            visible |= Q(submitted_by__isnull=True, access_key_hash=batch.access_key_hash(key))
+        return jobs.filter(visible)
+
+    def _access_key(self) -> str:
+        return self.request.headers.get(ACCESS_KEY_HEADER, "").strip()
+
+    def may_cancel(self, request: Request, job: Job) -> bool:
+        """An anonymous job: whoever holds its key; else as for every job."""
+        key = self._access_key()
+        holds_key = bool(key and job.submitted_by_id is None and job.access_key_hash) and (
+            constant_time_compare(job.access_key_hash, batch.access_key_hash(key))
+        )
+        return holds_key or super().may_cancel(request, job)
+
+    @extend_schema(parameters=[ACCESS_KEY_PARAMETER])
+    def retrieve(self, request: Request, *args, **kwargs) -> Response:
+        return super().retrieve(request, *args, **kwargs)
+
+    @extend_schema(
+        parameters=[ACCESS_KEY_PARAMETER],
+        request=None,
+        responses={200: JobSerializer, 403: OpenApiResponse()},
+    )
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: int | None = None) -> Response:
+        return super().cancel(request, pk)
 
     @extend_schema(
         request=BatchJobRequestSerializer,
         responses={
-            202: JobSerializer,
+            202: BatchJobCreatedSerializer,
             400: OpenApiResponse(description="a file is not an image, or limits exceeded"),
             503: OpenApiResponse(description="no production model"),
             507: OpenApiResponse(description="the server cannot store uploads right now"),
@@ -221,15 +260,21 @@ class BatchJobViewSet(
                     for upload in serializer.validated_data["images"]
                 ]
             user = request.user if request.user.is_authenticated else None
-            job = batch.submit_batch_job(images, user=user)  # leaves nothing if it fails
+            access_key = None if user else batch.new_access_key()
+            # Leaves nothing behind if it fails.
+            job = batch.submit_batch_job(images, user=user, access_key=access_key)
         except batch.InvalidBatch as exc:
             return error(400, "invalid input", errors={"images": exc.errors})
         except batch.NoProductionModel as exc:
             return error(503, str(exc))
-        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+        body = {**JobSerializer(job, context={"request": request}).data, "access_key": access_key}
+        return Response(body, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
-        parameters=[OpenApiParameter("as", str, enum=["json", "csv"], default="json")],
+        parameters=[
+            OpenApiParameter("as", str, enum=["json", "csv"], default="json"),
+            ACCESS_KEY_PARAMETER,
+        ],
         responses={200: OpenApiResponse(description="one row per image, in upload order")},
     )
     @action(detail=True, methods=["get"])
@@ -242,6 +287,5 @@ class BatchJobViewSet(
         rows = batch.results(job)
         stored = dict(BatchItem.objects.filter(job=job).values_list("position", "image"))
         for row in rows:
-            url = default_storage.url(stored[row["position"]])
-            row["image_url"] = request.build_absolute_uri(url)
+            row["image_url"] = signed_url(request, stored[row["position"]])
         return Response({"job": job.pk, "status": job.status, "results": rows})

@@ -5,11 +5,14 @@ import struct
 import zlib
 
 import pytest
+from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
+from rest_framework.authtoken.models import Token
 
 from ml_core.preprocessing import encode_png
 from predictions.models import Prediction
+from tests.api.conftest import client_for
 from tests.workers import JOB_TEST, let_workers_forget_deleted_versions, register_version
 
 pytestmark = JOB_TEST
@@ -153,3 +156,26 @@ def test_one_bad_image_refuses_them_all(api, production, mini_dataset):
     assert response.status_code == 400
     assert "not an image format" in response.json()["errors"]["images"][0]
     assert Prediction.objects.count() == 0
+
+
+def test_a_prediction_is_its_callers_and_its_file_shares_nothing_with_others(
+    api, viewer, production, mini_dataset
+):
+    """The same image from two users, and from two anonymous requests, becomes four
+    files whose names (keyed hashes) do not reveal the content or each other."""
+    image = encode_png(mini_dataset.test.images[3])
+    other = client_for(User.objects.create_user("other"))
+    ids = [post(client, image).json()["prediction_id"] for client in (viewer, other, api, api)]
+    rows = [Prediction.objects.get(pk=pk) for pk in ids]
+    assert [row.owner for row in rows] == [user_of(viewer), user_of(other), None, None]
+    names = [row.image.name for row in rows]
+    assert len(set(names)) == 4 and all(rows[0].image_sha256 not in name for name in names)
+    assert [row["id"] for row in viewer.get("/api/v1/predictions/").json()["results"]] == ids[:1]
+    assert api.get("/api/v1/predictions/").json()["count"] == 0  # anonymous: in the answer only
+    # The same user sending it again shares their own file.
+    again = Prediction.objects.get(pk=post(viewer, image).json()["prediction_id"])
+    assert again.image.name == names[0]
+
+
+def user_of(client) -> User:
+    return Token.objects.get(key=client._credentials["HTTP_AUTHORIZATION"][6:]).user

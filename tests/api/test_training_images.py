@@ -5,6 +5,7 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from classifier_site.media import TRAINING_SCOPE, stored_name
 from ml_core.preprocessing import encode_png
 from tests.api.conftest import client_for
 from tests.workers import clear_queues, queued_tasks
@@ -17,7 +18,9 @@ pytestmark = pytest.mark.django_db
 def curator(db):
     user = User.objects.create_user("curator")
     user.user_permissions.add(
-        *Permission.objects.filter(codename__in=["add_trainingimage", "change_trainingimage"])
+        *Permission.objects.filter(
+            codename__in=["add_trainingimage", "change_trainingimage", "view_trainingimage"]
+        )
     )
     return client_for(user)
 
@@ -101,8 +104,8 @@ def test_anonymous_and_unprivileged_users_cannot_upload(api, viewer, mini_datase
     assert upload(viewer, images=pngs(mini_dataset, 0, 1), label="cat").status_code == 403
 
 
-def test_list_filters_and_relabel_or_exclude(curator, api, curated_small):
-    cats = api.get("/api/v1/training-images/?label=cat&split=train").json()
+def test_list_filters_and_relabel_or_exclude(curator, curated_small):
+    cats = curator.get("/api/v1/training-images/?label=cat&split=train").json()
     assert cats["count"] == 20
     image_id = cats["results"][0]["id"]
     response = curator.patch(
@@ -128,11 +131,24 @@ def test_counts_per_class_split_and_status_with_the_lists_filters(api, curated_s
     assert api.get("/api/v1/training-images/counts/?split=test").json()["total"] == 80
 
 
-def test_listed_images_link_to_their_stored_file(api, curated_small, settings):
-    settings.SERVE_MEDIA = True
-    row = api.get("/api/v1/training-images/?label=cat").json()["results"][0]
-    assert (
-        row["image_url"]
-        == f"http://testserver/media/training/{row['sha256'][:2]}/{row['sha256']}.png"
-    )
-    assert api.get(row["image_url"]).status_code == 200
+def test_listed_images_link_to_their_stored_file_by_a_signed_url(curator, curated_small):
+    row = curator.get("/api/v1/training-images/?label=cat").json()["results"][0]
+    name = stored_name("training", TRAINING_SCOPE, row["sha256"], "png")
+    assert row["image_url"].startswith(f"http://testserver/media/{name}?expires=")
+    assert row["sha256"] not in row["image_url"]  # the name tells nothing of the content
+    assert curator.get(row["image_url"]).status_code == 200
+    assert curator.get(row["image_url"].split("?")[0]).status_code == 403
+
+
+def test_the_images_are_seen_by_staff_and_view_permission_holders_only(api, viewer, curated_small):
+    """Corrected predictions bring users' own uploads into the training set: the
+    images are curated data, not public. Their counts stay open to every reader."""
+    image = TrainingImage.objects.first()
+    for client in (api, viewer):
+        assert client.get("/api/v1/training-images/").status_code in {401, 403}
+        assert client.get(f"/api/v1/training-images/{image.pk}/").status_code in {401, 403}
+        assert client.get("/api/v1/training-images/counts/").json()["total"] == 280
+    auditor = User.objects.create_user("auditor")
+    auditor.user_permissions.add(Permission.objects.get(codename="view_trainingimage"))
+    for user in (auditor, User.objects.create_user("staff", is_staff=True)):
+        assert client_for(user).get("/api/v1/training-images/").json()["count"] == 280

@@ -1,7 +1,10 @@
+import contextlib
+
 import pytest
 from django.contrib.auth.models import Permission, User
 
 from tests.api.conftest import client_for
+from training import jobs
 from training.models import Job, ModelVersion
 
 pytestmark = pytest.mark.django_db
@@ -112,3 +115,39 @@ def test_malformed_json_is_a_json_400(trainer, curated_small):
     )
     assert response.status_code == 400
     assert "JSON parse error" in response.json()["detail"]
+
+
+def failed_job(tmp_path) -> Job:
+    """A job failed the way a worker fails it: an exception whose message names a
+    server path, recorded by jobs.failure_recorded."""
+    job = Job.objects.create(kind=Job.Kind.TRAINING, status=Job.Status.RUNNING)
+    with contextlib.suppress(FileNotFoundError), jobs.failure_recorded(job):
+        (tmp_path / "models" / "v3" / "model.keras").read_bytes()
+    job.refresh_from_db()
+    return job
+
+
+def test_a_failed_jobs_error_is_short_without_traceback_or_server_paths(api, tmp_path):
+    job = failed_job(tmp_path)
+    body = api.get(f"/api/v1/training-jobs/{job.pk}/").json()
+    assert body["status"] == "failed"
+    assert body["error"] == (
+        "FileNotFoundError: [Errno 2] No such file or directory: '…/model.keras'"
+    )
+    assert body["message"] == f"failed: {body['error']}"
+    text = str(api.get("/api/v1/training-jobs/").json())
+    for leak in ("Traceback", str(tmp_path), __file__, "line "):
+        assert leak not in text
+    # The traceback is kept, for the log and the admin only.
+    assert job.traceback.startswith("Traceback (most recent call last)")
+    assert "traceback" not in body
+
+
+def test_submitter_names_are_shown_to_staff_only(api, trainer, curated_small):
+    job_id = trainer.post("/api/v1/training-jobs/", {"epochs": 1}).json()["id"]
+    assert Job.objects.get(pk=job_id).submitted_by.username == "trainer"
+    staff = client_for(User.objects.create_user("staff", is_staff=True))
+    for client, name in [(api, None), (trainer, None), (staff, "trainer")]:
+        assert client.get(f"/api/v1/training-jobs/{job_id}/").json()["submitted_by"] == name
+        listed = client.get("/api/v1/training-jobs/").json()["results"]
+        assert [row["submitted_by"] for row in listed] == [name]

@@ -2,7 +2,10 @@ import re
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.models import Permission, User
+from rest_framework.test import APIClient
 
+from tests.api.conftest import client_for
 from training.models import ModelVersion, TrainingImage, Visualization
 from training.visualizations import generate_dataset_plots, generate_training_plot
 
@@ -14,8 +17,17 @@ HISTORY = [
 ]
 
 
+@pytest.fixture
+def api(db):
+    """A reader who may see training images, so every plot is listed (the sample
+    images plot shows training images: see the last test for the others)."""
+    user = User.objects.create_user("reader")
+    user.user_permissions.add(Permission.objects.get(codename="view_trainingimage"))
+    return client_for(user)
+
+
 def stored_file(settings, url: str) -> Path:
-    return Path(settings.MEDIA_ROOT) / url.split("/media/", 1)[1]
+    return Path(settings.MEDIA_ROOT) / url.split("/media/", 1)[1].split("?", 1)[0]
 
 
 def version_with_history(number: int) -> ModelVersion:
@@ -37,7 +49,8 @@ def test_dataset_plots_are_listed_with_urls_and_interpretations(api, curated_sma
     assert set(distribution) == {
         "name", "title", "url", "interpretation", "model_version", "created_at",
     }  # fmt: skip
-    assert re.search(r"/media/plots/class_distribution-[0-9a-f]{16}\.png$", distribution["url"])
+    signed = r"/media/plots/class_distribution-[0-9a-f]{16}\.png\?expires=\d+&signature="
+    assert re.search(signed, distribution["url"])
     assert distribution["interpretation"].startswith("200 images in 10 classes.")
     assert distribution["model_version"] is None
     assert stored_file(settings, distribution["url"]).stat().st_size > 1000
@@ -85,3 +98,13 @@ def test_a_model_version_that_is_not_a_number_is_a_400(api, value):
     response = api.get(f"/api/v1/visualizations/?model_version={value}")
     assert response.status_code == 400
     assert response.json()["errors"]["model_version"] == ["Enter a whole number."]
+
+
+def test_the_sample_images_plot_is_listed_only_to_those_who_may_see_training_images(
+    curated_small,
+):
+    generate_dataset_plots()
+    anonymous = APIClient()
+    names = [row["name"] for row in anonymous.get("/api/v1/visualizations/").json()]
+    assert names == ["class_distribution", "pixel_intensity"]
+    assert anonymous.get("/api/v1/visualizations/sample_images/").status_code == 404

@@ -21,6 +21,10 @@ OPEN_TO_ANONYMOUS_PREDICTION = {
     ("post", "/api/v1/predict/many/"),
     ("post", "/api/v1/batch-jobs/"),
 }
+# An anonymous batch job is cancelled by whoever holds its access key: the view lets
+# anonymous callers in (while they may predict) and answers 404 for a job they
+# cannot see (test_batch_job_privacy).
+OPEN_TO_KEY_HOLDERS = {("post", "/api/v1/batch-jobs/{id}/cancel/")}
 # Open to any signed-in user: their own predictions, and cancelling their own jobs
 # (the view answers 403 for somebody else's job; see test_batch_job_privacy).
 OPEN_TO_SIGNED_IN = OPEN_TO_ANONYMOUS_PREDICTION | {
@@ -64,6 +68,8 @@ def test_anonymous_callers_may_only_predict_by_default(operation):
     response = getattr(APIClient(), method)(concrete(path))
     if operation in OPEN_TO_ANONYMOUS_PREDICTION:
         assert response.status_code == 400  # allowed in, and told what is missing
+    elif operation in OPEN_TO_KEY_HOLDERS:
+        assert response.status_code == 404  # allowed in; no job seen without its key
     else:
         assert response.status_code == 401, response.content
 

@@ -59,9 +59,9 @@ def chromium() -> Browser:
 
 @pytest.fixture(autouse=True)
 def served_like_make_run(settings, own_rate_limit_counters):
-    """The live server serves media itself (as `make run` does) and counts rate
+    """The live server streams media itself (as `make run` does) and counts rate
     limits under this test's own prefix."""
-    settings.SERVE_MEDIA = True
+    settings.MEDIA_ACCEL_REDIRECT = ""
 
 
 class Session:

@@ -66,4 +66,11 @@ def test_training_data_counts_come_from_the_api(phone_session, data):
     expect(page.locator("#counts tfoot tr > *")).to_have_text(
         ["All classes", "200", "80", "0", "280"]
     )
+    # The images themselves: for those who may see training images only.
+    expect(page.locator("#images-private")).to_be_visible()
+    phone_session.sign_in(User.objects.create_user("curator", is_staff=True))
+    page = phone_session.open("/training-data/")
     expect(page.locator("#recent-images figure")).to_have_count(12)
+    thumbnail = page.locator("#recent-images figure img").first
+    expect(thumbnail).to_have_js_property("complete", True)
+    assert thumbnail.evaluate("image => image.naturalWidth") == 32  # its signed URL loads

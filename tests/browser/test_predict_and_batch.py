@@ -1,12 +1,14 @@
 """Predict one image, then a batch, in a real browser with a real inference worker."""
 
 import pytest
+from django.contrib.auth.models import User
 from playwright.sync_api import expect
 
 from ml_core.preprocessing import encode_png
 from predictions.models import Prediction
 from predictions.single import predict_image
 from tests.workers import JOB_TEST, register_version
+from training.models import Job
 
 pytestmark = [*JOB_TEST, pytest.mark.browser]
 
@@ -39,6 +41,7 @@ def png(mini_dataset, index: int, name: str | None = None) -> dict:
 def test_upload_an_image_see_its_prediction_then_find_it_in_the_history(
     browser_session, production, mini_dataset
 ):
+    browser_session.sign_in(User.objects.create_user("photographer"))
     page = browser_session.open("/predict/")
     page.set_input_files("#predict-file", png(mini_dataset, 7, "my-photo.png"))
     expect(page.locator("#predict-answer")).to_be_visible()
@@ -71,6 +74,19 @@ def test_upload_an_image_see_its_prediction_then_find_it_in_the_history(
     browser_session.screenshot("history-filtered")
 
 
+def test_an_anonymous_prediction_is_shown_in_the_answer_only(
+    browser_session, production, mini_dataset
+):
+    page = browser_session.open("/predict/")
+    page.set_input_files("#predict-file", png(mini_dataset, 7, "mine-alone.png"))
+    expect(page.locator("#predict-answer")).to_be_visible()
+    assert Prediction.objects.get().owner is None
+    page = browser_session.open("/history/")
+    expect(page.locator("#history-private")).to_contain_text("Predictions are private")
+    expect(page.locator("#stats-summary")).to_contain_text("0 predictions")
+    expect(page.locator("#history-list figure")).to_have_count(0)
+
+
 def test_a_batch_jobs_progress_bar_reaches_100_percent_then_results_download(
     browser_session, production, mini_dataset, settings
 ):
@@ -96,6 +112,25 @@ def test_a_batch_jobs_progress_bar_reaches_100_percent_then_results_download(
     lines = download.value.path().read_text().splitlines()
     assert len(lines) == 97 and lines[1].startswith("0,test-0.png,")
     assert download.value.suggested_filename.endswith(".csv")
+
+    # The job is anonymous: this browser keeps its key, lists it and reopens it ...
+    job = Job.objects.get()
+    assert job.submitted_by is None and job.access_key_hash
+    page = browser_session.open("/batch/")
+    page.click(f"#recent-jobs a[href='?job={job.pk}']")
+    expect(page.locator("#batch-results tbody tr")).to_have_count(96)
+    page = browser_session.open(f"/batch/?job={job.pk}")
+    expect(page.locator("#batch-status")).to_have_text("succeeded")
+    # ... and another browser, without the key, sees nothing of it.
+    stranger = browser_session.page.context.browser.new_context()
+    try:
+        other = stranger.new_page()
+        other.goto(f"{browser_session.base_url}/batch/?job={job.pk}")
+        expect(other.locator("#batch-error")).to_contain_text(f"Job {job.pk}: ")
+        expect(other.locator("#recent-jobs")).to_contain_text("No batch jobs started in this")
+        expect(other.locator("#batch-job")).to_be_hidden()
+    finally:
+        stranger.close()
 
 
 def test_a_broken_file_is_refused_in_words(browser_session, production, mini_dataset):

@@ -20,3 +20,9 @@ def test_cancel_is_offered_to_signed_in_submitters_only(client, sign_in):
 def test_anonymous_visitors_sign_in_first_when_predicting_needs_a_login(client, settings):
     settings.API_ANONYMOUS_PREDICT = False
     assert client.get("/batch/")["Location"] == "/accounts/login/?next=/batch/"
+
+
+def test_anonymous_visitors_are_told_their_jobs_are_kept_by_this_browser(client, sign_in):
+    assert 'id="batch-private"' in client.get("/batch/").content.decode()
+    sign_in()
+    assert 'id="batch-private"' not in client.get("/batch/").content.decode()

@@ -1,5 +1,6 @@
 import pytest
 
+from predictions.models import Prediction
 from training.models import ModelVersion
 
 pytestmark = pytest.mark.django_db
@@ -41,3 +42,20 @@ def test_admin_link_only_for_staff(client, sign_in):
     assert b'href="/admin/"' not in client.get("/").content
     sign_in(staff=True)
     assert b'href="/admin/"' in client.get("/").content
+
+
+def test_prediction_counts_are_of_the_visitors_own(client, sign_in):
+    version = ModelVersion.objects.create(number=1, artifact_path="x", dataset_fingerprint="0")
+    for owner in [None, None, None]:
+        Prediction.objects.create(
+            image="predictions/x.png", image_sha256="0", top_label="cat", confidence=0.5,
+            probabilities={}, model_version=version, source="api", owner=owner,
+        )  # fmt: skip
+    content = client.get("/").content.decode()
+    assert "Predictions stored" not in content and "Predictions are private" in content
+    user = sign_in()
+    Prediction.objects.filter(pk=Prediction.objects.first().pk).update(owner=user)
+    assert "Your predictions: 1 " in client.get("/").content.decode()
+    client.logout()
+    sign_in("view_prediction", username="auditor")
+    assert "Predictions stored: 3 " in client.get("/").content.decode()

@@ -19,3 +19,11 @@ def test_the_form_starts_from_the_recipe_defaults(client, sign_in):
     assert f'name="epochs" min="1" max="500" value="{recipe.DEFAULT_EPOCHS}"' in content
     assert f'name="batch_size" min="1" max="4096" value="{recipe.DEFAULT_BATCH_SIZE}"' in content
     assert 'name="auto_promote"' in content and 'name="max_train_images"' in content
+
+
+def test_the_submitter_column_is_for_staff_only(client, sign_in):
+    assert "<th>By</th>" not in client.get("/retrain/").content.decode()
+    assert 'data-show-submitters="false"' in client.get("/retrain/").content.decode()
+    sign_in(staff=True)
+    content = client.get("/retrain/").content.decode()
+    assert "<th>By</th>" in content and 'data-show-submitters="true"' in content

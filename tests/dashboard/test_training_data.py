@@ -25,3 +25,11 @@ def test_a_curator_gets_the_form_with_csrf_and_each_known_class_once(
         "Known classes: airplane, automobile, bird, cat, deer, dog, frog, horse, ship, truck."
         in content
     )
+
+
+def test_the_images_themselves_only_for_those_who_may_see_them(client, sign_in):
+    content = client.get("/training-data/").content.decode()
+    assert 'id="recent-images"' not in content and 'id="images-private"' in content
+    sign_in("view_trainingimage")
+    content = client.get("/training-data/").content.decode()
+    assert 'id="recent-images"' in content and 'id="images-private"' not in content

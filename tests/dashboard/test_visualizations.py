@@ -13,7 +13,8 @@ def plot(name: str, title: str) -> None:
     )  # fmt: skip
 
 
-def test_dataset_stories_in_order_then_training_curves_newest_first(client):
+def test_dataset_stories_in_order_then_training_curves_newest_first(client, sign_in):
+    sign_in("view_trainingimage")  # the sample images are training images
     for name in ["pixel_intensity", "class_distribution", "sample_images"]:
         plot(name, name.replace("_", " ").title())
     for number in [2, 10, 1]:
@@ -34,7 +35,16 @@ def test_dataset_stories_in_order_then_training_curves_newest_first(client):
     assert positions == sorted(positions)
     assert "what pixel_intensity shows" in content
     assert "Confusion matrix of version 10" not in content  # on the version's own page
-    assert 'src="/media/class_distribution' in content
+    assert 'src="/media/class_distribution.png?expires=' in content  # signed
+
+
+def test_the_sample_images_plot_only_for_those_who_may_see_training_images(client, sign_in):
+    for name in ["class_distribution", "sample_images"]:
+        plot(name, name.replace("_", " ").title())
+    content = client.get("/visualizations/").content.decode()
+    assert "Class Distribution</h3>" in content and "Sample Images" not in content
+    sign_in("view_trainingimage")
+    assert "Sample Images</h3>" in client.get("/visualizations/").content.decode()
 
 
 def test_without_plots_it_says_when_they_appear(client):

@@ -26,11 +26,11 @@ def pause_storing_at(monkeypatch, position: int, then) -> None:
     calls = []
     store = imports.store_image_file
 
-    def store_image_file(folder: str, content: bytes, image_format: str):
+    def store_image_file(folder: str, content: bytes, image_format: str, scope: str):
         if len(calls) == position:
             then()
         calls.append(folder)
-        return store(folder, content, image_format)
+        return store(folder, content, image_format, scope)
 
     monkeypatch.setattr(batch, "store_image_file", store_image_file)
 

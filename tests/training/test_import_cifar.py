@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
+from classifier_site.media import TRAINING_SCOPE, stored_name
 from ml_core.preprocessing import preprocess_image
 from training.models import TrainingImage
 
@@ -42,7 +43,9 @@ def test_stored_file_decodes_to_the_archive_pixels(mini_archive, mini_dataset):
         array = preprocess_image(handle.read())
     assert np.array_equal((array * 255).round().astype(np.uint8), mini_dataset.train.images[0])
     assert row.label == mini_dataset.class_names[mini_dataset.train.labels[0]]
-    assert row.image.name == f"training/{row.sha256[:2]}/{row.sha256}.png"
+    # Named by a keyed hash (the training scope and the content): not its bare sha256.
+    assert row.image.name == stored_name("training", TRAINING_SCOPE, row.sha256, "png")
+    assert row.sha256 not in row.image.name
 
 
 @pytest.mark.django_db

@@ -58,3 +58,14 @@ def test_cancel_action_asks_running_jobs_to_stop_and_cancels_queued_ones(client,
 def test_cancel_needs_the_change_permission(client, jobs_):
     staff(client, "view_job")
     assert "Cancel the selected jobs" not in client.get(CHANGELIST).content.decode()
+
+
+def test_a_failed_jobs_traceback_is_shown_to_staff_here(client):
+    job = Job.objects.create(
+        kind="training", status="failed", error="ValueError: bad",
+        traceback='Traceback (most recent call last):\n  File "/srv/app/x.py"\nValueError: bad',
+    )  # fmt: skip
+    staff(client, "view_job")
+    page = client.get(f"{CHANGELIST}{job.pk}/change/").content.decode()
+    assert "Traceback (most recent call last):\n  File &quot;/srv/app/x.py&quot;" in page
+    assert "access_key_hash" not in page

@@ -45,7 +45,8 @@ def test_search_by_original_name(client, curator, curated_small):
 def test_change_page_shows_a_large_preview(client, curator, curated_small):
     image = TrainingImage.objects.first()
     content = client.get(f"{CHANGELIST}{image.pk}/change/").content.decode()
-    assert f'<img src="{image.image.url}" width="256" height="256"' in content
+    assert f'<img src="/media/{image.image.name}?expires=' in content  # signed, expiring
+    assert 'width="256" height="256"' in content
 
 
 def test_relabel_asks_for_the_label_then_applies_it(client, curator, curated_small):

@@ -2,6 +2,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from classifier_site.api import check_uploads
+from classifier_site.media import signed_url
 from ml_core import config as recipe
 from training.models import Job, ModelVersion, TrainingImage, Visualization, check_label
 
@@ -31,8 +32,13 @@ class ModelVersionSerializer(serializers.ModelSerializer):
 
 
 class JobSerializer(serializers.ModelSerializer):
+    """A job as its viewers see it; `error` is short (the traceback stays in the
+    admin), and the submitter's name is shown to staff only (null to others)."""
+
     model_version = serializers.SlugRelatedField(slug_field="number", read_only=True)
-    submitted_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    submitted_by = serializers.SerializerMethodField(
+        help_text="The submitter's username, shown to staff only; null to others."
+    )
 
     class Meta:
         model = Job
@@ -59,10 +65,17 @@ class JobSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    def get_submitted_by(self, job: Job) -> str | None:
+        request = self.context.get("request")
+        if job.submitted_by is None or request is None or not request.user.is_staff:
+            return None
+        return job.submitted_by.username
+
 
 def media_url(request, file) -> str:
-    """A stored file's URL, absolute when there is a request to build it from."""
-    return request.build_absolute_uri(file.url) if request else file.url
+    """A stored file's signed, expiring URL (only ever made for a row the caller may
+    see), absolute when there is a request to build it from."""
+    return signed_url(request, file.name)
 
 
 class TrainingImageSerializer(serializers.ModelSerializer):

@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from classifier_site.api import MultipartPostMixin, error, requires
+from classifier_site.api import MultipartPostMixin, error, may_view, requires
 from classifier_site.celery import app as celery_app
 from ml_core.config import TrainingConfig
 from ml_core.datasets import MAX_ZIP_TOTAL_BYTES, ClassFolderReader, DatasetError, display_name
@@ -36,7 +36,14 @@ from training.imports import (
     import_class_folder,
     import_uploads,
 )
-from training.models import Job, ModelVersion, RollbackError, TrainingImage, Visualization
+from training.models import (
+    Job,
+    ModelVersion,
+    RollbackError,
+    TrainingImage,
+    Visualization,
+    visible_plots,
+)
 from training.retraining import submit_evaluation_job, submit_training_job
 from training.tasks import queue_dataset_plots
 
@@ -63,7 +70,8 @@ class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
     def evaluate(self, request: Request, number: int | None = None) -> Response:
         """Evaluate this version on the current test split, as a job."""
         job = submit_evaluation_job(self.get_object(), user=request.user)
-        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+        body = JobSerializer(job, context={"request": request}).data
+        return Response(body, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=None, responses=ModelVersionSerializer)
     @action(detail=True, methods=["post"])
@@ -240,15 +248,27 @@ class ReadinessView(APIView):
 class CancellableJobMixin:
     """`POST .../{id}/cancel/`: the submitter, or a user allowed to change jobs."""
 
+    cancel_permission_classes = [permissions.IsAuthenticated]
+
     @extend_schema(request=None, responses={200: JobSerializer, 403: OpenApiResponse()})
-    @action(detail=True, methods=["post"], permission_classes=[permissions.IsAuthenticated])
+    @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: int | None = None) -> Response:
         job = self.get_object()
-        if job.submitted_by_id != request.user.pk and not request.user.has_perm(
-            "training.change_job"
-        ):
+        if not self.may_cancel(request, job):
             return error(403, "only the submitter or a user allowed to change jobs may cancel it")
-        return Response(JobSerializer(jobs.request_cancel(job)).data)
+        body = JobSerializer(jobs.request_cancel(job), context={"request": request}).data
+        return Response(body)
+
+    def may_cancel(self, request: Request, job: Job) -> bool:
+        user = request.user
+        return user.is_authenticated and (
+            job.submitted_by_id == user.pk or user.has_perm("training.change_job")
+        )
+
+    def get_permissions(self):
+        if self.action == "cancel":
+            return [permission() for permission in self.cancel_permission_classes]
+        return super().get_permissions()
 
     def get_throttles(self):
         if self.action == "retrieve":
@@ -275,6 +295,10 @@ class TrainingJobViewSet(
             return [requires("training.add_job")()]
         return super().get_permissions()
 
+    # Training and evaluation jobs stay readable by every reader (API_ANONYMOUS_READ):
+    # they are the service's own work on the shared model, not anyone's data. Their
+    # error is short and their submitter's name is shown to staff only (JobSerializer).
+
     @extend_schema(request=TrainingJobRequestSerializer, responses={202: JobSerializer})
     def create(self, request: Request) -> Response:
         serializer = TrainingJobRequestSerializer(data=request.data)
@@ -290,7 +314,8 @@ class TrainingJobViewSet(
             max_train_images=max_train_images,
             user=request.user,
         )
-        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+        body = JobSerializer(job, context={"request": request}).data
+        return Response(body, status=status.HTTP_202_ACCEPTED)
 
 
 class TrainingImageViewSet(
@@ -301,12 +326,21 @@ class TrainingImageViewSet(
     viewsets.GenericViewSet,
 ):
     """Training images: upload files with a label (or a zip of class folders),
-    filter, relabel, include or exclude, move between splits."""
+    filter, relabel, include or exclude, move between splits.
+
+    The images themselves (list, detail, files) are seen by staff and holders of
+    training.view_trainingimage only: corrected predictions bring users' own uploads
+    into the set. The counts per class and split stay open to every reader."""
 
     queryset = TrainingImage.objects.all()
     serializer_class = TrainingImageSerializer
     filterset_fields = ["label", "split", "status", "source"]
     http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_permissions(self):
+        if self.action in {"list", "retrieve"}:
+            return [may_view("training.view_trainingimage")()]
+        return super().get_permissions()
 
     @extend_schema(responses=TrainingImageCountsSerializer)
     @action(detail=False)
@@ -376,3 +410,6 @@ class VisualizationViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_class = VisualizationFilter
     lookup_field = "name"
     pagination_class = None
+
+    def get_queryset(self):
+        return visible_plots(self.request.user, super().get_queryset())

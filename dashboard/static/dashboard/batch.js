@@ -1,9 +1,13 @@
 // Batch: many images (or one zip) become a job; its progress is polled from
 // GET /api/v1/batch-jobs/{id}/ (never rate-limited), then the results are shown.
-import { api, upload, percent, bytes, dateTime, element, every, dropZone, showMessage, clearMessage } from "./common.js";
+// An anonymous visitor's job is theirs only through the access key its submit
+// answered with: this browser keeps it (localStorage) and sends it as X-Job-Key.
+import { api, upload, download, percent, bytes, dateTime, element, every, dropZone, showMessage, clearMessage } from "./common.js";
 import { recentJobs, cancelButton, resumeFromAddress } from "./jobs.js";
 
 const POLL_MS = 500;
+const KEYS = "batch-job-keys"; // {job id: access key}, newest last
+const KEPT_KEYS = 20;
 const form = document.getElementById("batch-form");
 const input = document.getElementById("batch-files");
 const error = document.getElementById("batch-error");
@@ -12,6 +16,30 @@ const signedIn = form.dataset.signedIn === "true";
 let chosen = [];
 let stopPolling = null;
 let pollFailed = false; // the message on show is a polling failure, cleared once polling recovers
+
+function storedKeys() {
+  try {
+    return JSON.parse(localStorage.getItem(KEYS)) || {};
+  } catch {
+    return {};
+  }
+}
+
+function keepKey(jobId, key) {
+  const keys = Object.entries({ ...storedKeys(), [jobId]: key }).slice(-KEPT_KEYS);
+  localStorage.setItem(KEYS, JSON.stringify(Object.fromEntries(keys)));
+}
+
+function forgetKey(jobId) {
+  const keys = storedKeys();
+  delete keys[jobId];
+  localStorage.setItem(KEYS, JSON.stringify(keys));
+}
+
+const keyHeaders = (jobId) => {
+  const key = storedKeys()[jobId];
+  return key ? { "X-Job-Key": key } : {};
+};
 
 const isZip = (file) => file.name.toLowerCase().endsWith(".zip") || file.type === "application/zip";
 
@@ -45,6 +73,7 @@ async function start(event) {
     progress.textContent = "";
     input.value = "";
     choose([]);
+    if (job.access_key) keepKey(job.id, job.access_key);
     follow(job.id);
     loadRecent();
   } catch (problem) {
@@ -67,7 +96,8 @@ function show(job) {
   document.getElementById("batch-counts").textContent =
     `${job.processed} of ${job.total} images predicted (${percent(job.progress, 0)})`;
   const finished = ["succeeded", "failed", "cancelled"].includes(job.status);
-  document.getElementById("batch-cancel").hidden = finished || !signedIn || job.cancel_requested;
+  const mayCancel = signedIn || job.id in storedKeys();
+  document.getElementById("batch-cancel").hidden = finished || !mayCancel || job.cancel_requested;
   return finished;
 }
 
@@ -79,7 +109,7 @@ function follow(jobId) {
   stopPolling = every(POLL_MS, async () => {
     let job;
     try {
-      job = await api(`/api/v1/batch-jobs/${jobId}/`);
+      job = await api(`/api/v1/batch-jobs/${jobId}/`, { headers: keyHeaders(jobId) });
     } catch (problem) {
       pollFailed = true;
       showMessage(error, `Job ${jobId}: ${problem.message}`);
@@ -98,18 +128,13 @@ function follow(jobId) {
 
 async function showResults(jobId) {
   const url = `/api/v1/batch-jobs/${jobId}/results/`;
-  const body = await api(url).catch((problem) => {
+  const body = await api(url, { headers: keyHeaders(jobId) }).catch((problem) => {
     showMessage(error, `The results could not be loaded: ${problem.message}`);
     return null;
   });
   if (!body) return;
-  const csv = document.getElementById("batch-csv");
-  csv.href = `${url}?as=csv`;
-  csv.setAttribute("download", `batch-job-${jobId}.csv`);
-  const json = document.getElementById("batch-json");
-  json.href = `${url}?format=json`;
-  json.setAttribute("download", `batch-job-${jobId}.json`);
-  csv.hidden = json.hidden = false;
+  offerDownload(document.getElementById("batch-csv"), jobId, `${url}?as=csv`, `batch-job-${jobId}.csv`);
+  offerDownload(document.getElementById("batch-json"), jobId, `${url}?format=json`, `batch-job-${jobId}.json`);
   const rows = body.results.map((row) =>
     element(
       "tr",
@@ -126,19 +151,49 @@ async function showResults(jobId) {
   table.hidden = false;
 }
 
+// A link cannot send the job's key: the file is fetched with it, then saved.
+function offerDownload(link, jobId, url, filename) {
+  link.href = url;
+  link.setAttribute("download", filename);
+  link.onclick = async (event) => {
+    event.preventDefault();
+    try {
+      await download(url, filename, keyHeaders(jobId));
+    } catch (problem) {
+      showMessage(error, `The download failed: ${problem.message}`);
+    }
+  };
+  link.hidden = false;
+}
+
+// Signed in: the API lists the visitor's jobs. Anonymous: the jobs whose keys this
+// browser keeps (a key whose job is gone is forgotten).
+async function keptJobs() {
+  const jobs = await Promise.all(
+    Object.keys(storedKeys()).reverse().slice(0, 10).map((jobId) =>
+      api(`/api/v1/batch-jobs/${jobId}/`, { headers: keyHeaders(jobId) }).catch((problem) => {
+        if (problem.status === 404) forgetKey(jobId);
+        return null;
+      }),
+    ),
+  );
+  return jobs.filter(Boolean).sort((a, b) => b.id - a.id);
+}
+
 const loadRecent = recentJobs({
   listUrl: "/api/v1/batch-jobs/",
+  load: signedIn ? undefined : keptJobs,
   cells: (job) => [
     element("td", { text: dateTime(job.created_at) }),
     element("td", { class: `status-${job.status}`, text: job.status }),
     element("td", { class: "number", text: `${job.processed} / ${job.total}` }),
   ],
-  emptyText: "No batch jobs yet.",
+  emptyText: signedIn ? "No batch jobs yet." : "No batch jobs started in this browser yet.",
   error,
   follow,
 });
 form.addEventListener("submit", start);
-cancelButton(document.getElementById("batch-cancel"), { jobsUrl: "/api/v1/batch-jobs/", error, show });
+cancelButton(document.getElementById("batch-cancel"), { jobsUrl: "/api/v1/batch-jobs/", error, show, headers: keyHeaders });
 dropZone(document.getElementById("batch-drop"), input, choose);
 resumeFromAddress(follow);
 loadRecent();

@@ -59,8 +59,8 @@ async function readBody(response) {
 
 // fetch() the API; resolves to the JSON body, throws ApiError with a readable message.
 // `expect` lists non-2xx statuses whose body is still the answer (503 of readiness).
-export async function api(url, { method = "GET", json, form, expect = [] } = {}) {
-  const headers = { Accept: "application/json" };
+export async function api(url, { method = "GET", json, form, expect = [], headers: extra = {} } = {}) {
+  const headers = { Accept: "application/json", ...extra };
   let body;
   if (!SAFE_METHODS.has(method)) headers["X-CSRFToken"] = csrfToken();
   if (json !== undefined) {
@@ -80,6 +80,22 @@ export async function api(url, { method = "GET", json, form, expect = [] } = {})
     throw new ApiError(response.status, data, response.headers.get("Retry-After"));
   }
   return data;
+}
+
+// GET `url` (with `headers`, which a link cannot send) and save the answer as `filename`.
+export async function download(url, filename, headers = {}) {
+  let response;
+  try {
+    response = await fetch(url, { headers, credentials: "same-origin" });
+  } catch (error) {
+    throw new ApiError(0, { detail: `The server could not be reached (${error.message}).` });
+  }
+  if (!response.ok) throw new ApiError(response.status, await readBody(response), response.headers.get("Retry-After"));
+  const link = element("a", { href: URL.createObjectURL(await response.blob()), download: filename });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
 }
 
 // Multipart upload with progress (fetch cannot report upload progress).

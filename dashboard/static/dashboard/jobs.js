@@ -3,8 +3,9 @@
 import { api, element, showMessage, clearMessage } from "./common.js";
 
 // Wires the #recent-jobs table and returns the function that (re)loads it. `cells`
-// gives a job's cells after the first, which links to the job.
-export function recentJobs({ listUrl, cells, emptyText, error, follow }) {
+// gives a job's cells after the first, which links to the job; `load` (by default the
+// first page of `listUrl`) gives the jobs.
+export function recentJobs({ listUrl, cells, emptyText, error, follow, load = async () => (await api(listUrl)).results }) {
   const table = document.getElementById("recent-jobs");
   const body = table.querySelector("tbody");
   const width = table.querySelectorAll("thead th").length;
@@ -18,8 +19,8 @@ export function recentJobs({ listUrl, cells, emptyText, error, follow }) {
   });
   return async function loadRecent() {
     try {
-      const page = await api(listUrl);
-      const rows = page.results.slice(0, 10).map((job) =>
+      const jobs = await load();
+      const rows = jobs.slice(0, 10).map((job) =>
         element("tr", {}, element("td", {}, element("a", { href: `?job=${job.id}`, text: `#${job.id}` })), ...cells(job)),
       );
       body.replaceChildren(...(rows.length ? rows : [note(emptyText, "muted")]));
@@ -29,12 +30,13 @@ export function recentJobs({ listUrl, cells, emptyText, error, follow }) {
   };
 }
 
-// POST {jobsUrl}{id}/cancel/ for the followed job; `show` draws the answer.
-export function cancelButton(button, { jobsUrl, error, show }) {
+// POST {jobsUrl}{id}/cancel/ for the followed job; `show` draws the answer;
+// `headers(jobId)` adds any the job needs (an anonymous batch job's key).
+export function cancelButton(button, { jobsUrl, error, show, headers = () => ({}) }) {
   button.addEventListener("click", async () => {
     const jobId = new URLSearchParams(location.search).get("job");
     try {
-      show(await api(`${jobsUrl}${jobId}/cancel/`, { method: "POST" }));
+      show(await api(`${jobsUrl}${jobId}/cancel/`, { method: "POST", headers: headers(jobId) }));
     } catch (problem) {
       showMessage(error, `The job was not cancelled: ${problem.message}`);
     }

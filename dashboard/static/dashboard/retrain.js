@@ -102,11 +102,13 @@ async function start(event) {
   }
 }
 
+// Submitters' names are staff-only: the API sends them to staff, the page has the column.
+const showSubmitters = document.getElementById("recent-jobs").dataset.showSubmitters === "true";
 const loadRecent = recentJobs({
   listUrl: "/api/v1/training-jobs/?kind=training",
   cells: (job) => [
     element("td", { text: dateTime(job.created_at) }),
-    element("td", { text: job.submitted_by || "–" }),
+    showSubmitters ? element("td", { text: job.submitted_by || "–" }) : null,
     element("td", { class: `status-${job.status}`, text: job.status }),
     element("td", { text: `${job.epoch} / ${job.total_epochs}` }),
     element("td", {}, job.model_version ? element("a", { href: `/models/${job.model_version}/`, text: `version ${job.model_version}` }) : job.message),

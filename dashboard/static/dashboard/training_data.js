@@ -1,4 +1,5 @@
 // Training data: counts per class and split (GET /api/v1/training-images/counts/),
+// the latest images (GET /api/v1/training-images/, for those allowed to see them),
 // uploads of labelled images or a zip of class folders (POST /api/v1/training-images/).
 import { api, upload, bytes, percent, element, dropZone, showMessage, clearMessage } from "./common.js";
 
@@ -31,8 +32,11 @@ async function loadCounts() {
   }
 }
 
+// The images themselves only for those the API shows them to (the page leaves the
+// gallery out for the others).
 async function loadRecent() {
   const gallery = document.getElementById("recent-images");
+  if (!gallery) return;
   try {
     const page = await api("/api/v1/training-images/");
     gallery.replaceChildren(
