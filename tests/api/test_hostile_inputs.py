@@ -77,6 +77,7 @@ def stored_before(production, curator, small_dataset):
         ],
         "cat",
         "train",
+        allow_new=True,
     )
     for _ in range(2):
         assert post(APIClient(), "predict", [("image", b"a.png", valid_png())]).status_code == 200
