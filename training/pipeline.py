@@ -47,7 +47,6 @@ class TrainingDataError(Exception):
 
 @dataclass(frozen=True)
 class LabeledSet:
-    image_ids: list[int]
     images: np.ndarray  # (N, 32, 32, 3) float32 in [0, 1]
     labels: np.ndarray  # indices into class_names
     fingerprint: str
@@ -106,11 +105,11 @@ def recorded_images(rows: QuerySet, split: str) -> list[SnapshotImage]:
         .only("label", "training_image", "training_image__image", "training_image__sha256")
         .order_by("training_image_id")
     )
-    return [
-        SnapshotImage(row.training_image_id, row.training_image.image, row.training_image.sha256,
-                      row.label)
-        for row in selected
-    ]  # fmt: skip
+    images = []
+    for row in selected:
+        image = row.training_image
+        images.append(SnapshotImage(image.id, image.image, image.sha256, row.label))
+    return images
 
 
 def frozen_test_set(version: ModelVersion) -> list[SnapshotImage]:
@@ -156,7 +155,6 @@ def load_labeled_set(
             images[position] = preprocess_image(handle.read())
         on_progress(position + 1, len(rows))
     return LabeledSet(
-        image_ids=[row.id for row in rows],
         images=images,
         labels=np.array([index_of[row.label] for row in rows], dtype=np.int64),
         fingerprint=dataset_fingerprint(f"{row.sha256}:{row.label}" for row in rows),
@@ -265,14 +263,16 @@ def train_new_version(
             ModelVersionTrainingImage.objects.bulk_create(
                 (
                     ModelVersionTrainingImage(
-                        model_version=version, training_image_id=row.id, label=row.label,
+                        model_version=version,
+                        training_image_id=row.id,
+                        label=row.label,
                         split=split,
                     )
                     for split, rows in (("train", train_rows), ("test", test_rows))
                     for row in rows
                 ),
                 batch_size=RECORD_BATCH_SIZE,
-            )  # fmt: skip
+            )
     except BaseException:
         shutil.rmtree(settings.MODELS_DIR / artifact_path, ignore_errors=True)
         raise
