@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 import redis
 from django.conf import settings
 from django_ratelimit.core import get_usage
-from rest_framework import permissions
+from rest_framework import permissions, serializers
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 
@@ -26,6 +27,86 @@ class ReadOpenWriteWithPermission(permissions.DjangoModelPermissions):
                 request.user and request.user.is_authenticated
             )
         return super().has_permission(request, view)
+
+
+class RefuseUnknownFieldsMixin:
+    """A request field the operation does not take is a 400 naming it, not silently
+    ignored: `{"validation_fraction": 1.5}` must not start a job with the default.
+    Read-only fields count as fields it does not take. Every request serializer of
+    the API derives from StrictSerializer or StrictModelSerializer."""
+
+    def to_internal_value(self, data):
+        unexpected = self._unexpected_fields(data)
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if unexpected and isinstance(exc.detail, dict):
+                raise serializers.ValidationError({**exc.detail, **unexpected}) from exc
+            raise
+        if unexpected:
+            raise serializers.ValidationError(unexpected)
+        return value
+
+    def _unexpected_fields(self, data) -> dict[str, list[str]]:
+        if not isinstance(data, Mapping):
+            return {}  # DRF itself refuses a body that is not an object
+        writable = sorted(name for name, field in self.fields.items() if not field.read_only)
+        takes = f"this operation takes {', '.join(writable)}" if writable else "it takes none"
+        errors = {}
+        for name in data:
+            if name in writable:
+                continue
+            if name in self.fields:
+                errors[name] = ["read-only: it cannot be set"]
+            else:
+                errors[name] = [f"unknown field; {takes}"]
+        return errors
+
+
+class StrictSerializer(RefuseUnknownFieldsMixin, serializers.Serializer):
+    pass
+
+
+class StrictModelSerializer(RefuseUnknownFieldsMixin, serializers.ModelSerializer):
+    pass
+
+
+class NoFieldsSerializer(StrictSerializer):
+    """The body of a verb that takes none (promote, rollback, evaluate, cancel)."""
+
+
+def refuse_any_field(request) -> None:
+    """A 400 naming each field sent to a verb that takes none."""
+    NoFieldsSerializer(data=request.data).is_valid(raise_exception=True)
+
+
+def close_request_bodies(result: dict, generator, request, public) -> dict:
+    """drf-spectacular postprocessing hook: request bodies take no other properties
+    than those listed (`additionalProperties: false`), as the strict serializers do."""
+    components = result.get("components", {}).get("schemas", {})
+    pending = [
+        media["schema"]
+        for operations in result.get("paths", {}).values()
+        for operation in operations.values()
+        if isinstance(operation, dict)
+        for media in operation.get("requestBody", {}).get("content", {}).values()
+    ]
+    seen: set[str] = set()
+    while pending:
+        schema = pending.pop()
+        if reference := schema.get("$ref"):
+            name = reference.rsplit("/", 1)[-1]
+            if name not in seen and name in components:
+                seen.add(name)
+                pending.append(components[name])
+            continue
+        if schema.get("type") == "object" and "properties" in schema:
+            schema.setdefault("additionalProperties", False)
+            pending.extend(schema["properties"].values())
+        pending.extend(schema.get("allOf", []))
+        if isinstance(schema.get("items"), dict):
+            pending.append(schema["items"])
+    return result
 
 
 class CanPredict(permissions.BasePermission):
@@ -215,11 +296,14 @@ def check_uploads(uploads: list) -> list:
 
 
 class MultipartPostMixin:
-    """POST takes multipart uploads; other methods keep the default parsers."""
+    """Creating (a POST to the collection) takes multipart uploads; other verbs keep
+    the default parsers, so that a body sent to one that takes none (cancel) is told
+    which fields it may not send, whatever its encoding."""
 
     def get_parsers(self):
         from rest_framework.parsers import MultiPartParser
 
-        if self.request is not None and self.request.method == "POST":
+        request, actions = self.request, getattr(self, "action_map", None) or {}
+        if request is not None and actions.get(request.method.lower()) == "create":
             return [MultiPartParser()]
         return super().get_parsers()

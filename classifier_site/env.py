@@ -65,13 +65,13 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
-_RATE = re.compile(r"^\d+/\d*[smhd]$")
+_RATE = re.compile(r"\d+/\d*[smhd]")  # fullmatch: `$` would accept a trailing newline
 
 
 def env_rate(name: str, default: str) -> str:
     """A django-ratelimit rate such as "60/m" (per minute) or "1000/h"."""
     value = os.environ.get(name, default).strip()
-    if not _RATE.match(value):
+    if not _RATE.fullmatch(value):
         raise ImproperlyConfigured(f"{name}={value!r} is not a rate like 60/m or 1000/h")
     return value
 

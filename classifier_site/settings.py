@@ -322,6 +322,12 @@ SPECTACULAR_SETTINGS = {
         "ModelVersionStatusEnum": "training.models.ModelVersion.Status",
         "TrainingImageStatusEnum": "training.models.TrainingImage.Status",
     },
+    # Request bodies are closed (additionalProperties: false): the API refuses any
+    # field an operation does not take (classifier_site.api.StrictSerializer).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "classifier_site.api.close_request_bodies",
+    ],
 }
 # Reading (history, versions, jobs) and predicting may be open to anonymous users;
 # uploading training data, retraining, promoting and cancelling never are.

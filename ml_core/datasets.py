@@ -42,8 +42,9 @@ _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, EOFError, RuntimeError,
                NotImplementedError)  # fmt: skip
 DISPLAY_NAME_LENGTH = 255
 
-_DATA_BATCH = re.compile(r"^data_batch_(\d+)$")
-_CIFAR_MEMBERS = re.compile(r"^(batches\.meta|test_batch|data_batch_\d+)$")
+# Matched with fullmatch: `$` would accept a name ending in a newline.
+_DATA_BATCH = re.compile(r"data_batch_(\d+)")
+_CIFAR_MEMBERS = re.compile(r"batches\.meta|test_batch|data_batch_\d+")
 
 
 class DatasetError(Exception):
@@ -107,7 +108,7 @@ def _read_cifar_tar(path: Path) -> dict[str, bytes]:
         with tarfile.open(path, "r:*") as archive:
             for member in archive:
                 name = PurePosixPath(member.name).name
-                if member.isfile() and _CIFAR_MEMBERS.match(name):
+                if member.isfile() and _CIFAR_MEMBERS.fullmatch(name):
                     extracted = archive.extractfile(member)
                     if extracted is not None:
                         members[name] = extracted.read()
@@ -123,7 +124,7 @@ def _read_cifar_folder(path: Path) -> dict[str, bytes]:
     return {
         child.name: child.read_bytes()
         for child in folder.iterdir()
-        if child.is_file() and _CIFAR_MEMBERS.match(child.name)
+        if child.is_file() and _CIFAR_MEMBERS.fullmatch(child.name)
     }
 
 
@@ -171,7 +172,7 @@ def load_cifar(path: str | Path) -> CifarDataset:
     members = _read_cifar_folder(path) if path.is_dir() else _read_cifar_tar(path)
     missing = [name for name in ("batches.meta", "test_batch") if name not in members]
     data_batches = sorted(
-        (int(match.group(1)), name) for name in members if (match := _DATA_BATCH.match(name))
+        (int(match.group(1)), name) for name in members if (match := _DATA_BATCH.fullmatch(name))
     )
     if not data_batches:
         missing.append("data_batch_*")

@@ -81,7 +81,9 @@ class PredictionAdmin(admin.ModelAdmin):
 
     def _apply(self, request: HttpRequest, predictions: QuerySet, form: TrainingLabelForm) -> None:
         label, split = form.cleaned_data["label"], form.cleaned_data["split"]
-        summary, other_labels = add_to_training_set(predictions, label, split)
+        summary, other_labels = add_to_training_set(
+            predictions, label, split, allow_new=form.cleaned_data["new_class"]
+        )
         self.message_user(
             request,
             f"Added {summary.created_total} image(s) to the {split} split as “{label}”; "

@@ -25,7 +25,7 @@ from django.db import transaction
 from classifier_site.media import TRAINING_SCOPE, stored_name
 from ml_core.datasets import CifarDataset, ClassFolderReader
 from ml_core.preprocessing import InvalidImageError, encode_png, validate_image
-from training.models import TrainingImage, validate_label
+from training.models import TrainingImage, check_label, check_new_classes, validate_label
 
 logger = logging.getLogger(__name__)
 
@@ -264,12 +264,26 @@ def _folder_candidates(
 def import_class_folder(
     reader: ClassFolderReader,
     split: str,
+    *,
+    allow_new: bool,
     on_progress: Callable[[int], None] = lambda count: None,
 ) -> ImportSummary:
-    """Import `<class>/<image>` files; undecodable files and bad labels are rejected."""
+    """Import `<class>/<image>` files; undecodable files and bad labels are rejected.
+
+    A folder naming no known class is refused (ValidationError, code unknown_label)
+    before anything is stored, unless `allow_new`."""
+    check_new_classes([label for label in reader.labels if _is_valid(label)], allow_new)
     summary = ImportSummary()
     candidates = _folder_candidates(reader, split, summary, on_progress)
     return store_candidates(candidates, TrainingImage.Source.FOLDER, summary, on_progress)
+
+
+def _is_valid(label: str) -> bool:
+    try:
+        validate_label(label)
+    except ValidationError:
+        return False
+    return True
 
 
 def import_uploads(
@@ -278,11 +292,14 @@ def import_uploads(
     split: str,
     summary: ImportSummary | None = None,
     source: str = TrainingImage.Source.UPLOAD,
+    *,
+    allow_new: bool,
 ) -> ImportSummary:
     """Uploaded files (or corrected predictions' images, with `source`), all with one
-    label; files that do not decode are rejected."""
+    label; files that do not decode are rejected. An invalid label, or one naming no
+    known class unless `allow_new`, raises ValidationError."""
     summary = summary or ImportSummary()
-    validate_label(label)
+    check_label(label, allow_new)
     candidates = []
     for name, content in files:
         try:

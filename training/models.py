@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -12,12 +13,13 @@ from django.utils import timezone
 from classifier_site.visibility import sees_everything
 
 LABEL_MAX_LENGTH = 64
-_LABEL_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]*$")
+# Matched with fullmatch: `$` would also accept a trailing newline.
+_LABEL_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]*")
 
 
 def validate_label(value: str) -> None:
     """Class labels become folder names in exports: letters, digits, space, _ . - only."""
-    if not value or len(value) > LABEL_MAX_LENGTH or not _LABEL_PATTERN.match(value):
+    if not value or len(value) > LABEL_MAX_LENGTH or not _LABEL_PATTERN.fullmatch(value):
         raise ValidationError(
             f"{value!r} is not a valid label: use 1-{LABEL_MAX_LENGTH} letters, digits, "
             "spaces, '_', '.' or '-', starting with a letter or digit",
@@ -66,15 +68,27 @@ def known_labels() -> list[str]:
     return sorted(TrainingImage.objects.values_list("label", flat=True).order_by().distinct())
 
 
-def check_label(value: str, allow_new: bool) -> None:
-    """A valid label naming a known class, unless `allow_new`: a typo must not
-    quietly start a class of its own."""
-    validate_label(value)
+def check_new_classes(labels: Iterable[str], allow_new: bool) -> None:
+    """Every label names a known class, unless `allow_new`: a typo (or a stray folder
+    in an archive) must not quietly start a class of its own. Before the first image
+    is stored there are no classes yet, and any label starts one.
+
+    Every way of adding or relabelling training images goes through this check."""
     known = known_labels()
-    if known and value not in known and not allow_new:
+    unknown = sorted(set(labels) - set(known))
+    if known and unknown and not allow_new:
+        names = ", ".join(repr(label) for label in unknown)
         raise ValidationError(
-            f"unknown class {value!r}; known classes: {', '.join(known)}", code="unknown_label"
+            f"unknown class{'es' if len(unknown) > 1 else ''} {names}; "
+            f"known classes: {', '.join(known)}",
+            code="unknown_label",
         )
+
+
+def check_label(value: str, allow_new: bool) -> None:
+    """A valid label naming a known class, unless `allow_new`."""
+    validate_label(value)
+    check_new_classes([value], allow_new)
 
 
 class ModelVersion(models.Model):
@@ -158,16 +172,31 @@ class ModelVersion(models.Model):
         Every promotion is logged, so that `rollback` can walk back through them.
         """
         with transaction.atomic():
-            previous = ModelVersion.objects.select_for_update().filter(
-                status=self.Status.PRODUCTION
-            )
-            previous_version = previous.first()
-            if previous_version == self:
-                return
-            self._make_production(previous_version)
-            Promotion.objects.create(
-                version=self, previous_version=previous_version, promoted_by=user
-            )
+            lock_registry()
+            self._promote_locked(ModelVersion.production(), user)
+
+    def promote_replacing(self, expected: ModelVersion | None, user=None) -> bool:
+        """Promote only if `expected` (None: no version) is still the production one.
+
+        Auto-promote compares a candidate with production outside the lock (the
+        comparison can take minutes); if somebody promoted or rolled back meanwhile,
+        the comparison is stale and the candidate stays a candidate (returns False).
+        """
+        with transaction.atomic():
+            lock_registry()
+            current = ModelVersion.production()
+            current_pk = current.pk if current else None
+            if current_pk != (expected.pk if expected else None):
+                return False
+            self._promote_locked(current, user)
+            return True
+
+    def _promote_locked(self, previous_version: ModelVersion | None, user) -> None:
+        if previous_version is not None and previous_version.pk == self.pk:
+            self.status, self.promoted_at = previous_version.status, previous_version.promoted_at
+            return
+        self._make_production(previous_version)
+        Promotion.objects.create(version=self, previous_version=previous_version, promoted_by=user)
 
     def _make_production(self, previous_version: ModelVersion | None) -> None:
         if previous_version is not None:
@@ -184,10 +213,10 @@ class ModelVersion(models.Model):
         Rolling back again undoes the promotion before that (a stack, not a toggle).
         """
         with transaction.atomic():
-            current = cls.objects.select_for_update().filter(status=cls.Status.PRODUCTION).first()
+            lock_registry()
+            current = cls.production()
             latest = (
-                Promotion.objects.select_for_update()
-                .filter(version=current, reverted=False)
+                Promotion.objects.filter(version=current, reverted=False)
                 .order_by("-created_at", "-id")
                 .first()
             )
@@ -198,6 +227,39 @@ class ModelVersion(models.Model):
             target = latest.previous_version
             target._make_production(current)
             return target
+
+
+# Any number no other advisory lock of this database uses ("registry" in ASCII).
+REGISTRY_LOCK_KEY = 0x7265_6769_7374_7279
+
+
+def lock_registry() -> None:
+    """Serialise every move of the production alias: promote, rollback, auto-promote.
+
+    Call it first inside transaction.atomic(), before reading which version is in
+    production; it holds until that transaction ends. Locking only the production
+    row was not enough: two promotes both saw the same (or no) production row and
+    both wrote theirs (IntegrityError, deadlocks, a Promotion naming the wrong
+    previous version).
+
+    PostgreSQL: a transaction-scoped advisory lock (no row has to exist for it).
+    SQLite: the service's transactions begin IMMEDIATE (settings.DATABASES), so the
+    transaction already holds the database's single write lock.
+    """
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        raise RuntimeError("lock_registry() must be called inside transaction.atomic()")
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [REGISTRY_LOCK_KEY])
+    elif connection.vendor == "sqlite":
+        if connection.settings_dict.get("OPTIONS", {}).get("transaction_mode") != "IMMEDIATE":
+            raise ImproperlyConfigured(
+                "SQLite needs OPTIONS transaction_mode IMMEDIATE: the model registry relies "
+                "on each transaction taking the write lock when it begins"
+            )
+    else:
+        raise ImproperlyConfigured(f"no registry lock for the {connection.vendor} database")
 
 
 class RollbackError(Exception):
@@ -225,7 +287,8 @@ class Promotion(models.Model):
 
 
 class ModelVersionTrainingImage(models.Model):
-    """Which training images a version was trained on (its snapshot).
+    """The images a version was trained on (split `train`) and tested on (split
+    `test`, the images its `metrics` are of), each with the label it had for it.
 
     PROTECT: an image a model was trained on cannot be deleted, only excluded,
     so every version's training set stays reproducible.
@@ -233,6 +296,8 @@ class ModelVersionTrainingImage(models.Model):
 
     model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE)
     training_image = models.ForeignKey(TrainingImage, on_delete=models.PROTECT)
+    label = models.CharField(max_length=LABEL_MAX_LENGTH)
+    split = models.CharField(max_length=8, choices=TrainingImage.Split.choices)
 
     class Meta:
         constraints = [
@@ -321,10 +386,14 @@ class Job(models.Model):
 
 
 class JobTrainingImage(models.Model):
-    """A training job's snapshot: the included images at submit time."""
+    """A training job's snapshot: the included images of both splits at submit time,
+    each with the label and split it had then. The job trains on the train ones and
+    is tested on the test ones, whatever curation happens after the submit."""
 
     job = models.ForeignKey(Job, on_delete=models.CASCADE)
     training_image = models.ForeignKey(TrainingImage, on_delete=models.PROTECT)
+    label = models.CharField(max_length=LABEL_MAX_LENGTH)
+    split = models.CharField(max_length=8, choices=TrainingImage.Split.choices)
 
     class Meta:
         constraints = [

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import Max, QuerySet
+from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 from sklearn.model_selection import train_test_split
 
@@ -26,11 +27,18 @@ from ml_core.evaluation import evaluate
 from ml_core.predictor import Predictor
 from ml_core.preprocessing import INPUT_SHAPE, PREPROCESSING_VERSION, preprocess_image
 from ml_core.training import TrainingConfig, TrainingListener, train_model
-from training.models import Job, ModelVersion, ModelVersionTrainingImage, TrainingImage
+from training.models import (
+    Job,
+    JobTrainingImage,
+    ModelVersion,
+    ModelVersionTrainingImage,
+    TrainingImage,
+)
 
 logger = logging.getLogger(__name__)
 
 NUMBER_ALLOCATION_ATTEMPTS = 5
+RECORD_BATCH_SIZE = 1000
 
 
 class TrainingDataError(Exception):
@@ -39,21 +47,83 @@ class TrainingDataError(Exception):
 
 @dataclass(frozen=True)
 class LabeledSet:
-    image_ids: list[int]
     images: np.ndarray  # (N, 32, 32, 3) float32 in [0, 1]
     labels: np.ndarray  # indices into class_names
     fingerprint: str
 
 
-def included_images(split: str) -> list[TrainingImage]:
-    return list(
+@dataclass(frozen=True)
+class SnapshotImage:
+    """A stored image with the label it has in a snapshot (maybe not its label now)."""
+
+    id: int
+    image: FieldFile
+    sha256: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The images to train on and to test on, with their labels; never overlapping."""
+
+    train: list[SnapshotImage]
+    test: list[SnapshotImage]
+
+    @classmethod
+    def current(cls) -> Snapshot:
+        """The included images of each split as they are now."""
+        return cls(
+            train=current_images(TrainingImage.Split.TRAIN),
+            test=current_images(TrainingImage.Split.TEST),
+        )
+
+    @classmethod
+    def of_job(cls, job: Job) -> Snapshot:
+        """What a training job recorded when it was submitted."""
+        rows = JobTrainingImage.objects.filter(job=job)
+        return cls(
+            train=recorded_images(rows, TrainingImage.Split.TRAIN),
+            test=recorded_images(rows, TrainingImage.Split.TEST),
+        )
+
+
+def current_images(split: str) -> list[SnapshotImage]:
+    rows = (
         TrainingImage.objects.filter(split=split, status=TrainingImage.Status.INCLUDED)
         .only("id", "image", "sha256", "label")
         .order_by("id")
     )
+    return [SnapshotImage(row.id, row.image, row.sha256, row.label) for row in rows]
 
 
-def stratified_subset(rows: list[TrainingImage], size: int, seed: int) -> list[TrainingImage]:
+def recorded_images(rows: QuerySet, split: str) -> list[SnapshotImage]:
+    """The images of a JobTrainingImage or ModelVersionTrainingImage queryset in `split`,
+    with the labels recorded there."""
+    selected = (
+        rows.filter(split=split)
+        .select_related("training_image")
+        .only("label", "training_image", "training_image__image", "training_image__sha256")
+        .order_by("training_image_id")
+    )
+    images = []
+    for row in selected:
+        image = row.training_image
+        images.append(SnapshotImage(image.id, image.image, image.sha256, row.label))
+    return images
+
+
+def frozen_test_set(version: ModelVersion) -> list[SnapshotImage]:
+    """The test images `version`'s metrics are of, with the labels it was tested against."""
+    rows = ModelVersionTrainingImage.objects.filter(model_version=version)
+    return recorded_images(rows, TrainingImage.Split.TEST)
+
+
+def of_classes(rows: list[SnapshotImage], class_names: Sequence[str]) -> list[SnapshotImage]:
+    known = set(class_names)
+    return [row for row in rows if row.label in known]
+
+
+def stratified_subset(rows: list[SnapshotImage], size: int, seed: int) -> list[SnapshotImage]:
     """At most `size` rows with the class proportions of `rows` (seeded)."""
     if size >= len(rows):
         return rows
@@ -73,7 +143,7 @@ def _ignore_progress(done: int, total: int) -> None:
 
 
 def load_labeled_set(
-    rows: Sequence[TrainingImage],
+    rows: Sequence[SnapshotImage],
     class_names: list[str],
     on_progress: LoadProgress = _ignore_progress,
 ) -> LabeledSet:
@@ -85,7 +155,6 @@ def load_labeled_set(
             images[position] = preprocess_image(handle.read())
         on_progress(position + 1, len(rows))
     return LabeledSet(
-        image_ids=[row.id for row in rows],
         images=images,
         labels=np.array([index_of[row.label] for row in rows], dtype=np.int64),
         fingerprint=dataset_fingerprint(f"{row.sha256}:{row.label}" for row in rows),
@@ -109,24 +178,19 @@ def train_new_version(
     config: TrainingConfig,
     listener: TrainingListener | None = None,
     max_train_images: int | None = None,
-    training_image_ids: Sequence[int] | None = None,
+    snapshot: Snapshot | None = None,
     on_load_progress: LoadProgress = _ignore_progress,
     job: Job | None = None,
 ) -> ModelVersion | None:
-    """Train on included train-split images, evaluate on the test split, register.
+    """Train on a snapshot's train images, evaluate on its test images, register.
 
-    `training_image_ids` pins the snapshot (a job records it at submit time);
-    without it the currently included train-split images are used. Returns None
-    when the listener asked training to stop: nothing is written then.
+    `snapshot` is what a job recorded at submit time; without it, the included images
+    as they are now. The labels are the snapshot's. Returns None when the listener
+    asked training to stop: nothing is written then.
     """
-    if training_image_ids is not None:
-        train_rows = list(
-            TrainingImage.objects.filter(id__in=training_image_ids)
-            .only("id", "image", "sha256", "label")
-            .order_by("id")
-        )
-    else:
-        train_rows = included_images(TrainingImage.Split.TRAIN)
+    if snapshot is None:
+        snapshot = Snapshot.current()
+    train_rows = snapshot.train
     if max_train_images is not None:
         train_rows = stratified_subset(train_rows, max_train_images, config.seed)
     class_names = sorted({row.label for row in train_rows})
@@ -135,9 +199,7 @@ def train_new_version(
             f"training needs images of at least 2 classes in the train split; "
             f"found {len(train_rows)} images in {len(class_names)} classes"
         )
-    test_rows = [
-        row for row in included_images(TrainingImage.Split.TEST) if row.label in class_names
-    ]
+    test_rows = of_classes(snapshot.test, class_names)
     if not test_rows:
         raise TrainingDataError("the test split has no included images of the trained classes")
 
@@ -199,8 +261,17 @@ def train_new_version(
                 job=job,
             )
             ModelVersionTrainingImage.objects.bulk_create(
-                ModelVersionTrainingImage(model_version=version, training_image_id=image_id)
-                for image_id in train_set.image_ids
+                (
+                    ModelVersionTrainingImage(
+                        model_version=version,
+                        training_image_id=row.id,
+                        label=row.label,
+                        split=split,
+                    )
+                    for split, rows in (("train", train_rows), ("test", test_rows))
+                    for row in rows
+                ),
+                batch_size=RECORD_BATCH_SIZE,
             )
     except BaseException:
         shutil.rmtree(settings.MODELS_DIR / artifact_path, ignore_errors=True)
@@ -209,13 +280,16 @@ def train_new_version(
 
 
 def predict_test_split(
-    version: ModelVersion, on_load_progress: LoadProgress = _ignore_progress
+    version: ModelVersion,
+    test_rows: list[SnapshotImage] | None = None,
+    on_load_progress: LoadProgress = _ignore_progress,
 ) -> tuple[LabeledSet, np.ndarray, float]:
-    """The current included test split (of the version's classes), the network's own
-    probabilities for it, and the temperature `version` serves them with."""
-    test_rows = [
-        row for row in included_images(TrainingImage.Split.TEST) if row.label in version.class_names
-    ]
+    """A test set of the version's classes (`test_rows`; by default the included test
+    split of now), the network's own probabilities for it, and the temperature
+    `version` serves them with."""
+    if test_rows is None:
+        test_rows = current_images(TrainingImage.Split.TEST)
+    test_rows = of_classes(test_rows, version.class_names)
     if not test_rows:
         raise TrainingDataError("the test split has no included images of this model's classes")
     test_set = load_labeled_set(test_rows, version.class_names, on_load_progress)
@@ -225,11 +299,14 @@ def predict_test_split(
 
 
 def evaluate_version(
-    version: ModelVersion, on_load_progress: LoadProgress = _ignore_progress
+    version: ModelVersion,
+    test_rows: list[SnapshotImage] | None = None,
+    on_load_progress: LoadProgress = _ignore_progress,
 ) -> dict:
-    """Metrics of `version` on the current included test split, via `Predictor`: those of
-    the calibrated probabilities it serves, plus the network's own ECE for comparison."""
-    test_set, raw, temperature = predict_test_split(version, on_load_progress)
+    """Metrics of `version` on a test set (by default the included test split of now),
+    via `Predictor`: those of the calibrated probabilities it serves, plus the
+    network's own ECE for comparison."""
+    test_set, raw, temperature = predict_test_split(version, test_rows, on_load_progress)
     metrics = evaluate(test_set.labels, apply_temperature(raw, temperature), version.class_names)
     metrics["ece_uncalibrated"] = expected_calibration_error(raw, test_set.labels)
     metrics["temperature"] = temperature

@@ -6,6 +6,7 @@ happens in a training worker's pool process, which imports it lazily.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -16,6 +17,10 @@ from training import jobs
 from training.models import Job, JobTrainingImage, ModelVersion, TrainingImage
 from training.tasks import queue_evaluation_plots, queue_version_plots
 
+logger = logging.getLogger(__name__)
+
+SNAPSHOT_BATCH_SIZE = 1000
+
 
 def submit_training_job(
     config: TrainingConfig,
@@ -23,9 +28,10 @@ def submit_training_job(
     max_train_images: int | None = None,
     user=None,
 ) -> Job:
-    """Snapshot the included train-split images and queue a training job.
+    """Snapshot the included images, with their label and split, and queue a job.
 
-    Curation after this moment does not change what the job trains on.
+    Curation after this moment (relabelling, excluding, moving an image to the
+    other split) changes neither what the job trains on nor what it is tested on.
     """
     from training.tasks import run_training_job
 
@@ -42,14 +48,19 @@ def submit_training_job(
             celery_task_id=uuid.uuid4().hex,
             message="queued",
         )
-        snapshot = TrainingImage.objects.filter(
-            split=TrainingImage.Split.TRAIN, status=TrainingImage.Status.INCLUDED
-        ).values_list("id", flat=True)
-        JobTrainingImage.objects.bulk_create(
-            JobTrainingImage(job=job, training_image_id=image_id)
-            for image_id in snapshot.iterator()
+        snapshot = TrainingImage.objects.filter(status=TrainingImage.Status.INCLUDED).values_list(
+            "id", "label", "split"
         )
-        job.total = len(snapshot)
+        JobTrainingImage.objects.bulk_create(
+            (
+                JobTrainingImage(job=job, training_image_id=image_id, label=label, split=split)
+                for image_id, label, split in snapshot.iterator()
+            ),
+            batch_size=SNAPSHOT_BATCH_SIZE,
+        )
+        job.total = JobTrainingImage.objects.filter(
+            job=job, split=TrainingImage.Split.TRAIN
+        ).count()
         job.save(update_fields=["total"])
         transaction.on_commit(
             lambda: run_training_job.apply_async(args=[job.pk], task_id=job.celery_task_id)
@@ -117,27 +128,50 @@ class JobListener:
         return self.stop
 
 
-def _beats_production(candidate: ModelVersion) -> tuple[bool, str]:
-    """Compare with production on the same test split (re-evaluating if it changed)."""
-    from training.pipeline import evaluate_version
+def _beats_production(candidate: ModelVersion, production: ModelVersion) -> tuple[bool, str]:
+    """Compare with production on the candidate's own (frozen) test set."""
+    from training.pipeline import evaluate_version, frozen_test_set
 
-    production = ModelVersion.production()
-    if production is None:
-        return True, "no production version yet"
-    production_metrics = production.metrics
-    if production_metrics.get("test_fingerprint") != candidate.metrics.get("test_fingerprint"):
-        production_metrics = evaluate_version(production)
-    if production_metrics.get("test_fingerprint") != candidate.metrics.get("test_fingerprint"):
-        return False, "test splits differ; not promoted"
-    ours, theirs = candidate.metrics["accuracy"], production_metrics["accuracy"]
+    if production.class_names != candidate.class_names:
+        return False, f"its classes differ from v{production.number}'s"
+    theirs = production.metrics.get("accuracy")
+    if production.metrics.get("test_fingerprint") != candidate.metrics["test_fingerprint"]:
+        theirs = evaluate_version(production, frozen_test_set(candidate))["accuracy"]
+    ours = candidate.metrics["accuracy"]
     if ours > theirs:
         return True, f"accuracy {ours:.4f} beats v{production.number}'s {theirs:.4f}"
     return False, f"accuracy {ours:.4f} does not beat v{production.number}'s {theirs:.4f}"
 
 
+def auto_promote(candidate: ModelVersion, user=None) -> str:
+    """Promote `candidate` if it beats production on the same test set; says what
+    happened. Never raises for a comparison that cannot be made: the candidate
+    exists either way, and the job that made it has succeeded."""
+    from training.pipeline import TrainingDataError
+
+    production = ModelVersion.production()
+    if production is None:
+        better, reason = True, "no production version yet"
+    else:
+        try:
+            better, reason = _beats_production(candidate, production)
+        except (TrainingDataError, OSError) as exc:
+            logger.warning("v%s not compared with production: %s", candidate.number, exc)
+            better, reason = False, f"cannot compare with v{production.number} ({exc})"
+    if not better:
+        return f"kept as candidate: {reason}"
+    if candidate.promote_replacing(production, user=user):
+        return f"promoted: {reason}"
+    now = ModelVersion.production()
+    return (
+        f"kept as candidate: production changed to "
+        f"{f'v{now.number}' if now else 'none'} while it was compared"
+    )
+
+
 def run_training(job: Job) -> None:
     """Train, register the version and finish the job (in a training worker)."""
-    from training.pipeline import train_new_version
+    from training.pipeline import Snapshot, train_new_version
 
     existing = ModelVersion.objects.filter(job=job).first()
     if existing is not None:  # a redelivery after the version was saved
@@ -145,7 +179,7 @@ def run_training(job: Job) -> None:
         queue_version_plots(existing.pk)  # redrawing is idempotent; they may be missing
         return
     parameters: dict[str, Any] = dict(job.parameters)
-    auto_promote = parameters.pop("auto_promote", False)
+    promote = parameters.pop("auto_promote", False)
     max_train_images = parameters.pop("max_train_images", None)
     listener = JobListener(job)
     try:
@@ -153,7 +187,7 @@ def run_training(job: Job) -> None:
             TrainingConfig.from_dict(parameters),
             listener=listener,
             max_train_images=max_train_images,
-            training_image_ids=list(job.training_images.values_list("id", flat=True)),
+            snapshot=Snapshot.of_job(job),
             on_load_progress=listener.on_load_progress,
             job=job,
         )
@@ -164,13 +198,8 @@ def run_training(job: Job) -> None:
         jobs.cancel_finished(job, f"cancelled during epoch {max(len(listener.history), 1)}")
         return
     message = f"created v{version.number} (test accuracy {version.metrics['accuracy']:.4f})"
-    if auto_promote:
-        better, reason = _beats_production(version)
-        if better:
-            version.promote(user=job.submitted_by)
-            message += f"; promoted: {reason}"
-        else:
-            message += f"; kept as candidate: {reason}"
+    if promote:
+        message += "; " + auto_promote(version, user=job.submitted_by)
     jobs.succeed(job, message, model_version=version)
     queue_version_plots(version.pk)
 

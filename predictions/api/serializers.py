@@ -1,7 +1,7 @@
 from django.conf import settings
 from rest_framework import serializers
 
-from classifier_site.api import check_upload_size, check_uploads
+from classifier_site.api import StrictSerializer, check_upload_size, check_uploads
 from predictions.models import Prediction
 from training.api.serializers import JobSerializer, media_url
 
@@ -29,7 +29,7 @@ class PredictionSerializer(serializers.ModelSerializer):
         return media_url(self.context.get("request"), prediction.image)
 
 
-class PredictRequestSerializer(serializers.Serializer):
+class PredictRequestSerializer(StrictSerializer):
     image = serializers.FileField(help_text="Any image format Pillow reads; checked by decoding.")
     top_k = serializers.IntegerField(min_value=1, max_value=100, default=3)
 
@@ -52,7 +52,7 @@ class PredictResponseSerializer(serializers.Serializer):
     probabilities = serializers.DictField(child=serializers.FloatField())
 
 
-class BatchJobRequestSerializer(serializers.Serializer):
+class BatchJobRequestSerializer(StrictSerializer):
     images = serializers.ListField(
         child=serializers.FileField(), required=False, help_text="Several image files."
     )
@@ -83,7 +83,7 @@ class PredictionStatisticsSerializer(serializers.Serializer):
     per_day = DayCountSerializer(many=True)
 
 
-class PredictManyRequestSerializer(serializers.Serializer):
+class PredictManyRequestSerializer(StrictSerializer):
     images = serializers.ListField(
         child=serializers.FileField(), help_text="A few images, answered in the request."
     )

@@ -77,6 +77,7 @@ def stored_before(production, curator, small_dataset):
         ],
         "cat",
         "train",
+        allow_new=True,
     )
     for _ in range(2):
         assert post(APIClient(), "predict", [("image", b"a.png", valid_png())]).status_code == 200
@@ -171,7 +172,8 @@ def send_archive(client: APIClient, curator: APIClient, endpoint: str, archive: 
     files = [("archive", b"upload.zip", archive.content)]
     if endpoint == "batch-jobs":
         return post(client, endpoint, files)
-    return post(curator, endpoint, files, {"split": "train"})
+    # new_class: the corpus's folders name classes the stored images do not have.
+    return post(curator, endpoint, files, {"split": "train", "new_class": "true"})
 
 
 @pytest.mark.parametrize("endpoint", ["batch-jobs", "training-images"])

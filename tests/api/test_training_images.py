@@ -152,3 +152,50 @@ def test_the_images_are_seen_by_staff_and_view_permission_holders_only(api, view
     auditor.user_permissions.add(Permission.objects.get(codename="view_trainingimage"))
     for user in (auditor, User.objects.create_user("staff", is_staff=True)):
         assert client_for(user).get("/api/v1/training-images/").json()["count"] == 280
+
+
+def class_zip(files: dict[str, bytes]) -> SimpleUploadedFile:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    return SimpleUploadedFile("classes.zip", buffer.getvalue())
+
+
+def new_pngs(mini_dataset, count: int) -> list[bytes]:
+    """Images that are not in curated_small."""
+    return [encode_png(pixels) for pixels in mini_dataset.test.images[500 : 500 + count]]
+
+
+def test_a_zip_with_a_folder_of_an_unknown_class_is_refused_unless_new_class(
+    curator, curated_small, mini_dataset
+):
+    cat, zebra = new_pngs(mini_dataset, 2)
+    files = {"cat/a.png": cat, "zebra/b.png": zebra}
+    refused = upload(curator, archive=class_zip(files))
+    assert refused.status_code == 400
+    message = refused.json()["errors"]["archive"][0]
+    assert "unknown class 'zebra'" in message and "new_class=true" in message
+    assert TrainingImage.objects.count() == 280  # not even the cat
+    accepted = upload(curator, archive=class_zip(files), new_class=True)
+    assert accepted.status_code == 201, accepted.content
+    assert accepted.json()["created"] == 2
+    assert TrainingImage.objects.filter(label="zebra").count() == 1
+
+
+def test_a_zip_folder_whose_name_ends_in_a_newline_is_rejected(curator, mini_dataset):
+    first, second = new_pngs(mini_dataset, 2)
+    body = upload(curator, archive=class_zip({"cat\n/a.png": first, "dog/b.png": second})).json()
+    assert body["created"] == 1
+    assert len(body["rejected"]) == 1 and "is not a valid label" in body["rejected"][0]
+    assert list(TrainingImage.objects.values_list("label", flat=True)) == ["dog"]
+
+
+def test_relabel_to_a_new_class_needs_new_class(curator, curated_small):
+    image = TrainingImage.objects.filter(label="cat").first()
+    url = f"/api/v1/training-images/{image.pk}/"
+    assert curator.patch(url, {"label": "lynx"}).status_code == 400
+    response = curator.patch(url, {"label": "lynx", "new_class": True}, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["label"] == "lynx" and "new_class" not in response.json()
+    assert TrainingImage.objects.get(pk=image.pk).label == "lynx"

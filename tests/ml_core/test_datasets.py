@@ -294,3 +294,15 @@ def test_encrypted_or_oddly_compressed_zips_are_dataset_errors():
 def test_display_names_lose_control_characters_and_are_bounded():
     assert display_name("a\x00b\x1b[31m\n.png") == "ab[31m.png"
     assert display_name("é" * 300) == "é" * 255
+
+
+def test_member_names_must_match_whole_not_up_to_a_trailing_newline(mini_archive, tmp_path):
+    members = archive_members(mini_archive)
+    padded = {
+        "batches.meta": members["batches.meta"],
+        "test_batch": members["test_batch"],
+        "data_batch_1": members["data_batch_1"],
+        "data_batch_2\n": b"not a pickle",  # `$` accepted this as a training batch
+    }
+    dataset = load_cifar(write_tar(tmp_path / "padded.tar.gz", padded))
+    assert dataset.train_batch_count == 1

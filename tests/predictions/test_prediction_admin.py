@@ -86,6 +86,11 @@ def test_an_unknown_label_needs_new_class(client, curator, predictions):
     assert not TrainingImage.objects.filter(source="prediction").exists()
 
 
+def test_a_new_class_when_asked_for(client, curator, predictions):
+    add(client, [predictions[0].pk], label="zebra", split="train", new_class="on", apply="Apply")
+    assert TrainingImage.objects.get(source="prediction").label == "zebra"
+
+
 def test_from_one_predictions_page(client, curator, predictions):
     url = f"{CHANGELIST}{predictions[2].pk}/add-to-training/"
     form = client.get(url).content.decode()

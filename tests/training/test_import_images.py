@@ -65,3 +65,42 @@ def test_folder_import_into_the_test_split(tmp_path):
 def test_missing_path_is_a_command_error(tmp_path):
     with pytest.raises(CommandError, match="no such file or folder"):
         run(str(tmp_path / "absent.zip"))
+
+
+def class_folders(root, files: dict[str, bytes]):
+    for name, content in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(content)
+    return root
+
+
+def as_zip(path, files: dict[str, bytes]):
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    return path
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("layout", [class_folders, as_zip], ids=["folder", "zip"])
+def test_a_folder_of_an_unknown_class_is_refused_without_new_class(tmp_path, layout):
+    run(str(class_folders(tmp_path / "first", {"cat/a.png": image_bytes((1, 1, 1))})))
+    files = {"cat/b.png": image_bytes((2, 2, 2)), "zebra/c.png": image_bytes((3, 3, 3))}
+    source = layout(tmp_path / "second.zip" if layout is as_zip else tmp_path / "second", files)
+    with pytest.raises(CommandError, match=r"unknown class 'zebra'.*--new-class"):
+        run(str(source))
+    assert TrainingImage.objects.count() == 1  # not even the cat
+    out, _ = run(str(source), "--new-class")
+    assert "Imported 2 new images" in out
+    assert TrainingImage.objects.filter(label="zebra").count() == 1
+
+
+@pytest.mark.django_db
+def test_a_class_folder_whose_name_ends_in_a_newline_is_rejected(tmp_path):
+    folder = class_folders(
+        tmp_path, {"cat\n/a.png": image_bytes((1, 1, 1)), "dog/b.png": image_bytes((2, 2, 2))}
+    )
+    out, err = run(str(folder))
+    assert "Imported 1 new images into the train split; 0 already present; 1 rejected." in out
+    assert "is not a valid label" in err
+    assert list(TrainingImage.objects.values_list("label", flat=True)) == ["dog"]

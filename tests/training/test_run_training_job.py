@@ -1,16 +1,32 @@
 """Training jobs run by a real training worker: progress, snapshot, cancel, redelivery."""
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psutil
 import pytest
+from django.db import connection, transaction
 
 from ml_core.config import TrainingConfig
 from ml_core.preprocessing import encode_png
 from predictions.single import predict_image
-from tests.workers import JOB_TEST, clear_queues, let_workers_forget_deleted_versions, wait_for
+from tests.workers import (
+    JOB_TEST,
+    clear_queues,
+    let_workers_forget_deleted_versions,
+    register_version,
+    wait_for,
+)
 from training import jobs
-from training.models import Job, ModelVersion, TrainingImage, Visualization
+from training.models import (
+    Job,
+    ModelVersion,
+    ModelVersionTrainingImage,
+    Promotion,
+    TrainingImage,
+    Visualization,
+)
+from training.pipeline import evaluate_version, frozen_test_set
 from training.retraining import submit_training_job
 from training.tasks import run_training_job
 
@@ -65,12 +81,100 @@ def test_the_training_worker_then_draws_the_versions_plots(workers, curated_smal
     assert matrix.interpretation.startswith(f"80 test images, {correct} of them")
 
 
+def recorded(version: ModelVersion, split: str):
+    """The version's own record of the images it was trained or tested on."""
+    return ModelVersionTrainingImage.objects.filter(model_version=version, split=split)
+
+
+def image_ids(rows) -> set[int]:
+    return set(rows.values_list("training_image_id", flat=True))
+
+
 def test_curation_after_submit_does_not_change_what_the_job_trains_on(workers, curated_small):
     job = submit_training_job(TrainingConfig(epochs=1, batch_size=32))
     TrainingImage.objects.filter(split="train", label="cat").update(status="excluded")
     job = finished(job)
-    assert job.model_version.training_images.count() == 200
-    assert job.model_version.training_images.filter(label="cat").count() == 20
+    assert recorded(job.model_version, "train").count() == 200
+    assert recorded(job.model_version, "train").filter(label="cat").count() == 20
+
+
+def test_an_image_moved_to_the_test_split_after_submit_is_neither_trained_nor_tested_on(
+    workers, curated_small, trained_artifacts
+):
+    production = register_version(trained_artifacts, 1)
+    with transaction.atomic():  # the job is queued when this commits: after the move
+        job = submit_training_job(TrainingConfig(epochs=1, batch_size=32), auto_promote=True)
+        moved = list(
+            TrainingImage.objects.filter(split="train", label="cat").values_list("id", flat=True)
+        )[:5]
+        TrainingImage.objects.filter(id__in=moved).update(split="test")
+    job = finished(job)
+    assert job.status == "succeeded", job.error
+    version = job.model_version
+    assert version.metrics["count"] == 80  # the test split at submit, not 85
+    assert set(moved) <= image_ids(recorded(version, "train"))  # trained on, as at submit
+    assert not set(moved) & image_ids(recorded(version, "test"))
+    assert not image_ids(recorded(version, "train")) & image_ids(recorded(version, "test"))
+    # Auto-promote measured production on that same frozen test set.
+    theirs = evaluate_version(production, frozen_test_set(version))
+    assert (
+        theirs["count"] == 80 and theirs["test_fingerprint"] == version.metrics["test_fingerprint"]
+    )
+    assert f"v1's {theirs['accuracy']:.4f}" in job.message
+
+
+def test_a_relabel_after_submit_changes_nothing_for_the_job(workers, curated_small):
+    with transaction.atomic():  # the job is queued when this commits: after the relabel
+        job = submit_training_job(TrainingConfig(epochs=1, batch_size=32))
+        TrainingImage.objects.filter(label="cat").update(label="dog")
+    job = finished(job)
+    assert job.status == "succeeded", job.error
+    version = job.model_version
+    assert len(version.class_names) == 10 and "cat" in version.class_names
+    assert version.metrics["per_class"]["cat"]["support"] == 8
+    assert recorded(version, "train").filter(label="cat").count() == 20
+    assert recorded(version, "test").filter(label="cat").count() == 8
+
+
+def waiting_for_a_lock() -> bool:
+    """Another session of this database waits for a lock (PostgreSQL)."""
+    with connection.cursor() as cursor:
+        # Inside a transaction PostgreSQL shows the activity as first read, unless told.
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0] > 0
+
+
+def test_an_auto_promote_racing_a_manual_promote_still_succeeds(
+    workers, curated_small, trained_artifacts
+):
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite runs one write transaction at a time: two promotes cannot overlap")
+    manual = register_version(trained_artifacts, 1, status="candidate")
+
+    def promote_and_hold() -> None:
+        """A manual promote whose transaction stays open until the worker's auto-promote
+        waits for it, then commits."""
+        try:
+            with transaction.atomic():
+                manual.promote()
+                wait_for(waiting_for_a_lock, timeout=300, interval=0.1, message="a lock wait")
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        holding = pool.submit(promote_and_hold)
+        job = submit_training_job(TrainingConfig(epochs=1, batch_size=32), auto_promote=True)
+        holding.result(timeout=360)
+    job = finished(job)
+    assert job.status == "succeeded", job.error
+    assert job.model_version.status == "candidate"
+    assert "kept as candidate: production changed to v1" in job.message
+    assert ModelVersion.production() == manual
+    assert list(Promotion.objects.values_list("version", "previous_version")) == [(manual.pk, None)]
 
 
 def test_promoting_the_new_version_changes_what_predictions_report(

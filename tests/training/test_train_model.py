@@ -6,7 +6,7 @@ from django.core.management import CommandError, call_command
 
 from ml_core.artifacts import load_metadata
 from ml_core.predictor import Predictor
-from training.models import ModelVersion, TrainingImage
+from training.models import ModelVersion, ModelVersionTrainingImage, TrainingImage
 
 
 def train(*args) -> str:
@@ -29,8 +29,17 @@ def test_one_epoch_creates_a_candidate_version_with_test_metrics(curated_small):
     assert version.training_parameters["epochs"] == 1
     assert version.training_parameters["train_count"] == 180
     assert version.training_parameters["validation_count"] == 20
-    assert version.training_images.count() == 200
-    assert not version.training_images.filter(split="test").exists()
+    trained_on = recorded(version, "train")
+    assert trained_on.count() == 200
+    assert not trained_on.filter(training_image__split="test").exists()
+    tested_on = recorded(version, "test")
+    assert tested_on.count() == 80
+    assert not tested_on.filter(training_image__split="train").exists()
+
+
+def recorded(version: ModelVersion, split: str):
+    """The version's own record of the images it was trained or tested on."""
+    return ModelVersionTrainingImage.objects.filter(model_version=version, split=split)
 
 
 def curated_small_class_names():
@@ -60,17 +69,18 @@ def test_excluded_images_are_not_trained_on(curated_small):
     TrainingImage.objects.filter(id__in=[row.id for row in excluded]).update(status="excluded")
     train()
     version = ModelVersion.objects.get()
-    assert version.training_images.count() == 195
-    assert not version.training_images.filter(status="excluded").exists()
+    assert recorded(version, "train").count() == 195
+    assert not recorded(version, "train").filter(training_image__status="excluded").exists()
 
 
 @pytest.mark.django_db
 def test_subset_option_trains_on_a_stratified_sample(curated_small):
     train("--max-train-images", "100")
     version = ModelVersion.objects.get()
-    assert version.training_images.count() == 100
+    assert recorded(version, "train").count() == 100
     per_class = {
-        label: version.training_images.filter(label=label).count() for label in version.class_names
+        label: recorded(version, "train").filter(label=label).count()
+        for label in version.class_names
     }
     assert set(per_class.values()) == {10}
 

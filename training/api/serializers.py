@@ -1,7 +1,7 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-from classifier_site.api import check_uploads
+from classifier_site.api import StrictModelSerializer, StrictSerializer, check_uploads
 from classifier_site.media import signed_url
 from ml_core import config as recipe
 from training.models import Job, ModelVersion, TrainingImage, Visualization, check_label
@@ -78,14 +78,20 @@ def media_url(request, file) -> str:
     return signed_url(request, file.name)
 
 
-class TrainingImageSerializer(serializers.ModelSerializer):
+class TrainingImageSerializer(StrictModelSerializer):
     image_url = serializers.SerializerMethodField()
+    new_class = serializers.BooleanField(
+        write_only=True,
+        required=False,
+        help_text="Allow `label` to name a class the training set does not have yet.",
+    )
 
     class Meta:
         model = TrainingImage
         fields = [
             "id",
             "label",
+            "new_class",
             "split",
             "status",
             "source",
@@ -99,27 +105,39 @@ class TrainingImageSerializer(serializers.ModelSerializer):
     def get_image_url(self, image: TrainingImage) -> str:
         return media_url(self.context.get("request"), image.image)
 
-    def validate_label(self, value: str) -> str:
-        return _known_label(value, allow_new=False)
+    def validate(self, attrs):
+        allow_new = attrs.pop("new_class", False)
+        if "label" in attrs:
+            attrs["label"] = _label_field(attrs["label"], allow_new)
+        return attrs
 
 
-def _known_label(value: str, allow_new: bool) -> str:
+def label_error(exc: DjangoValidationError) -> str:
+    """The message of a refused label, with how to add a class when it is a new one."""
+    message = exc.messages[0]
+    if exc.code == "unknown_label":
+        message += " (send new_class=true to add a class)"
+    return message
+
+
+def _label_field(value: str, allow_new: bool) -> str:
     try:
         check_label(value, allow_new)
     except DjangoValidationError as exc:
-        message = exc.messages[0]
-        if exc.code == "unknown_label":
-            message += " (send new_class=true to add a class)"
-        raise serializers.ValidationError(message) from exc
+        raise serializers.ValidationError({"label": [label_error(exc)]}) from exc
     return value
 
 
-class TrainingUploadSerializer(serializers.Serializer):
+class TrainingUploadSerializer(StrictSerializer):
     images = serializers.ListField(child=serializers.FileField(), required=False)
     label = serializers.CharField(required=False, help_text="Label of every file in `images`.")
     archive = serializers.FileField(required=False, help_text="Or a zip of class folders.")
     split = serializers.ChoiceField(choices=TrainingImage.Split.choices, default="train")
-    new_class = serializers.BooleanField(default=False)
+    new_class = serializers.BooleanField(
+        default=False,
+        help_text="Allow `label` (or the archive's folders) to name classes the training "
+        "set does not have yet.",
+    )
 
     def validate_images(self, uploads):
         return check_uploads(uploads)
@@ -132,10 +150,7 @@ class TrainingUploadSerializer(serializers.Serializer):
         if attrs.get("images"):
             if not attrs.get("label"):
                 raise serializers.ValidationError({"label": ["a label is required with `images`"]})
-            try:
-                attrs["label"] = _known_label(attrs["label"], attrs["new_class"])
-            except serializers.ValidationError as exc:
-                raise serializers.ValidationError({"label": exc.detail}) from exc
+            attrs["label"] = _label_field(attrs["label"], attrs["new_class"])
         return attrs
 
 
@@ -157,7 +172,7 @@ class ImportSummarySerializer(serializers.Serializer):
     rejected = serializers.ListField(child=serializers.CharField())
 
 
-class TrainingJobRequestSerializer(serializers.Serializer):
+class TrainingJobRequestSerializer(StrictSerializer):
     """A retrain's parameters; every recipe knob defaults to the recipe (ml_core.config)."""
 
     epochs = serializers.IntegerField(

@@ -5,6 +5,7 @@ import redis
 from django import forms
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
@@ -15,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from classifier_site.api import MultipartPostMixin, error, may_view, requires
+from classifier_site.api import MultipartPostMixin, error, may_view, refuse_any_field, requires
 from classifier_site.celery import app as celery_app
 from ml_core.config import TrainingConfig
 from ml_core.datasets import MAX_ZIP_TOTAL_BYTES, ClassFolderReader, DatasetError, display_name
@@ -29,13 +30,9 @@ from training.api.serializers import (
     TrainingJobRequestSerializer,
     TrainingUploadSerializer,
     VisualizationSerializer,
+    label_error,
 )
-from training.imports import (
-    ImportSummary,
-    all_or_nothing,
-    import_class_folder,
-    import_uploads,
-)
+from training.imports import all_or_nothing, import_class_folder, import_uploads
 from training.models import (
     Job,
     ModelVersion,
@@ -69,6 +66,7 @@ class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"])
     def evaluate(self, request: Request, number: int | None = None) -> Response:
         """Evaluate this version on the current test split, as a job."""
+        refuse_any_field(request)
         job = submit_evaluation_job(self.get_object(), user=request.user)
         body = JobSerializer(job, context={"request": request}).data
         return Response(body, status=status.HTTP_202_ACCEPTED)
@@ -76,6 +74,7 @@ class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(request=None, responses=ModelVersionSerializer)
     @action(detail=True, methods=["post"])
     def promote(self, request: Request, number: int | None = None) -> Response:
+        refuse_any_field(request)
         version = self.get_object()
         version.promote(user=request.user)
         version.refresh_from_db()
@@ -90,6 +89,7 @@ class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
     )
     @action(detail=False, methods=["post"])
     def rollback(self, request: Request) -> Response:
+        refuse_any_field(request)
         try:
             version = ModelVersion.rollback()
         except RollbackError as exc:
@@ -253,6 +253,7 @@ class CancellableJobMixin:
     @extend_schema(request=None, responses={200: JobSerializer, 403: OpenApiResponse()})
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: int | None = None) -> Response:
+        refuse_any_field(request)
         job = self.get_object()
         if not self.may_cancel(request, job):
             return error(403, "only the submitter or a user allowed to change jobs may cancel it")
@@ -369,13 +370,19 @@ class TrainingImageViewSet(
                     ClassFolderReader(archive, max_total_bytes=MAX_ZIP_TOTAL_BYTES) as reader,
                     all_or_nothing(),
                 ):
-                    summary = import_class_folder(reader, data["split"])
+                    summary = import_class_folder(
+                        reader, data["split"], allow_new=data["new_class"]
+                    )
             except DatasetError as exc:
                 return error(400, "invalid input", errors={"archive": [str(exc)]})
+            except DjangoValidationError as exc:  # folders of unknown classes
+                return error(400, "invalid input", errors={"archive": [label_error(exc)]})
         else:
             files = [(display_name(upload.name or ""), upload.read()) for upload in data["images"]]
             with all_or_nothing():
-                summary = import_uploads(files, data["label"], data["split"], ImportSummary())
+                summary = import_uploads(
+                    files, data["label"], data["split"], allow_new=data["new_class"]
+                )
         if summary.created_in_split(TrainingImage.Split.TRAIN):
             queue_dataset_plots()
         body = {

@@ -81,13 +81,13 @@ function setUpUpload() {
     clearMessage(result);
     const body = new FormData();
     body.append("split", form.elements.split.value);
+    body.append("new_class", form.elements.new_class.checked ? "true" : "false");
     if (kind() === "images") {
       if (!chosen.length) return showMessage(error, "Choose at least one image.");
       const label = form.elements.label.value.trim();
       if (!label) return showMessage(error, "Give the class of these images.");
       for (const file of chosen) body.append("images", file);
       body.append("label", label);
-      body.append("new_class", form.elements.new_class.checked ? "true" : "false");
     } else {
       const archive = document.getElementById("upload-archive").files[0];
       if (!archive) return showMessage(error, "Choose a zip file.");

@@ -1,3 +1,4 @@
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
@@ -23,8 +24,14 @@ class Command(BaseCommand):
             default=TrainingImage.Split.TRAIN,
             help="split the images join (default: train)",
         )
+        parser.add_argument(
+            "--new-class",
+            action="store_true",
+            help="allow folders naming classes the training set does not have yet "
+            "(without it, such an import is refused: a misspelt folder must not start a class)",
+        )
 
-    def handle(self, *args, path: str, split: str, **options) -> None:
+    def handle(self, *args, path: str, split: str, new_class: bool, **options) -> None:
         try:
             with ClassFolderReader(path) as reader:
                 self.stdout.write(
@@ -32,9 +39,13 @@ class Command(BaseCommand):
                     f"{', '.join(reader.labels)}."
                 )
                 with tqdm(total=len(reader), unit="img", desc="Importing", mininterval=0.5) as bar:
-                    summary = import_class_folder(reader, split, on_progress=bar.update)
+                    summary = import_class_folder(
+                        reader, split, allow_new=new_class, on_progress=bar.update
+                    )
         except DatasetError as exc:
             raise CommandError(str(exc)) from exc
+        except ValidationError as exc:  # unknown classes: nothing was imported
+            raise CommandError(f"{exc.messages[0]}; pass --new-class to add them") from exc
         if summary.created_in_split("train"):
             queue_dataset_plots()
         for rejection in summary.rejected[:SHOWN_REJECTIONS]:
