@@ -40,9 +40,12 @@ CMD ["gunicorn", "classifier_site.wsgi:application", "--config", "gunicorn.conf.
 FROM nginxinc/nginx-unprivileged:1.27-alpine AS nginx
 ENV NGINX_MAX_BODY_SIZE=100m \
     NGINX_RESOLVER=127.0.0.11 \
+    NGINX_TRUSTED_PROXIES="" \
     WEB_UPSTREAM=web:8000
 COPY --from=app /app/staticfiles /srv/static
 COPY deploy/nginx.conf.template /etc/nginx/templates/default.conf.template
+# Run by the image's entrypoint before nginx starts: NGINX_TRUSTED_PROXIES, as nginx lines.
+COPY --chmod=755 deploy/nginx-trusted-proxies.sh /docker-entrypoint.d/15-trusted-proxies.sh
 HEALTHCHECK --interval=30s --timeout=5s --retries=3 \
     CMD ["wget", "--quiet", "--output-document=/dev/null", "http://127.0.0.1:8080/nginx-health"]
 

@@ -15,6 +15,8 @@ TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 export TEST_REDIS_URL
 
+# Debug mode for the loopback default; on another HOST run_service.py refuses it and
+# says what to set instead (DJANGO_DEBUG=false DJANGO_ALLOWED_HOSTS=...).
 export DJANGO_DEBUG ?= true
 export CIFAR_ARCHIVE
 

@@ -7,7 +7,9 @@ workers patch the standard library (Celery would then pick its thread-unsafe way
 of waiting for results).
 """
 
+import importlib.util
 import os
+from pathlib import Path
 
 # gevent: a single prediction mostly waits for an inference worker, so one process
 # serves hundreds at once, and Celery then waits for all their results with one
@@ -41,3 +43,22 @@ timeout = env_int("WEB_TIMEOUT_SECONDS", 60)
 keepalive = env_int("WEB_KEEPALIVE_SECONDS", 75)
 accesslog = "-" if env_str("WEB_ACCESS_LOG", "true").lower() in {"1", "true", "yes", "on"} else None
 control_socket_disable = True  # several servers may share a host; nothing uses it
+
+
+def _load_exposure():
+    """classifier_site/exposure.py by its path: importing the package would start Celery."""
+    path = Path(__file__).resolve().parent / "classifier_site" / "exposure.py"
+    spec = importlib.util.spec_from_file_location("classifier_site_exposure", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_exposure = _load_exposure()
+
+
+def on_starting(server) -> None:
+    """Before listening: refuse a bind other machines reach with development settings.
+    server.cfg.bind is the final address, --bind on the command line included."""
+    if message := _exposure.refusal(server.cfg.bind, os.environ):
+        raise SystemExit(message)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Mapping
 
@@ -127,13 +128,25 @@ def _caller(group: str, request) -> str:
 
 
 def client_address(request) -> str:
-    """The caller's address: behind a reverse proxy, from the header the proxy sets
-    (API_CLIENT_ADDRESS_HEADER), since REMOTE_ADDR is then the proxy's own."""
-    if header := settings.API_CLIENT_ADDRESS_HEADER:
-        forwarded = request.META.get("HTTP_" + header.upper().replace("-", "_"), "")
-        if forwarded.strip():
-            return forwarded.strip()
-    return request.META.get("REMOTE_ADDR", "")
+    """The caller's address, as rate limits and sign-in lockouts (django-axes) key it.
+
+    Behind API_TRUSTED_PROXY_COUNT proxies, each appending the address it received the
+    request from to X-Forwarded-For, the client's is the one the outermost proxy
+    appended: that many entries from the right. Entries further left were written by
+    the client and prove nothing. A header with fewer entries (the request skipped a
+    proxy) or an entry that is no address falls back to the direct peer, REMOTE_ADDR,
+    which the client cannot choose either."""
+    peer = request.META.get("REMOTE_ADDR", "")
+    count = settings.API_TRUSTED_PROXY_COUNT
+    if not count:
+        return peer
+    hops = request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
+    if len(hops) < count:
+        return peer
+    try:
+        return str(ipaddress.ip_address(hops[-count].strip()))
+    except ValueError:
+        return peer
 
 
 class RateLimit(BaseThrottle):

@@ -4,7 +4,7 @@ Invalid values raise ImproperlyConfigured at start-up, naming the variable.
 """
 
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -19,10 +19,13 @@ from classifier_site.env import (
     env_rate,
     env_str,
 )
+from classifier_site.secret_key import shared_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-# Production mode refuses to start without a real secret key or with debug on.
+# Production mode refuses to start without a real secret key or with debug on. Debug
+# mode is for loopback only: the web server refuses to listen elsewhere with it
+# (gunicorn.conf.py and scripts/run_service.py, through classifier_site/exposure.py).
 PRODUCTION = env_bool("DJANGO_PRODUCTION", False)
 DEBUG = env_bool("DJANGO_DEBUG", False)
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", "")
@@ -30,7 +33,11 @@ if PRODUCTION and (not SECRET_KEY or DEBUG):
     raise ImproperlyConfigured(
         "DJANGO_PRODUCTION=true needs DJANGO_SECRET_KEY set and DJANGO_DEBUG false"
     )
-SECRET_KEY = SECRET_KEY or "insecure-local-development-key"
+# Without DJANGO_SECRET_KEY: a key generated on first start and kept in this file
+# (mode 0600), which every process of the deployment reads. Production mode needs
+# DJANGO_SECRET_KEY instead: its processes run on several hosts, each with its own disk.
+SECRET_KEY_FILE = env_path("DJANGO_SECRET_KEY_FILE", BASE_DIR / "data" / "secret_key")
+SECRET_KEY = SECRET_KEY or shared_secret_key(SECRET_KEY_FILE)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 # Origins trusted for CSRF on HTTPS, e.g. https://classifier.example.com.
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
@@ -73,6 +80,7 @@ INSTALLED_APPS = [
     "training",
     "predictions",
     "dashboard",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -87,6 +95,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: turns a refused sign-in into the 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "classifier_site.urls"
@@ -299,10 +309,45 @@ REST_FRAMEWORK = {
 API_RATE_ANONYMOUS = env_rate("API_RATE_ANONYMOUS", "120/m")
 API_RATE_USER = env_rate("API_RATE_USER", "1200/m")
 API_RATE_READ = env_rate("API_RATE_READ", "2400/m")
-# Behind a reverse proxy every request comes from the proxy: the header in which it
-# passes the client's address (docker-compose.yml's nginx sets X-Real-IP). Only set
-# it when clients cannot reach the web server except through that proxy.
-API_CLIENT_ADDRESS_HEADER = env_str("API_CLIENT_ADDRESS_HEADER", "")
+# Behind reverse proxies every request comes from the nearest proxy. This many proxies,
+# each appending the address it received the request from to X-Forwarded-For, stand
+# between clients and the web server: the client's address is that many entries from
+# the right, and entries further left, which clients may write, are ignored
+# (classifier_site.api.client_address). 0: clients connect to the web server itself.
+# nginx (deploy/nginx.conf.template) counts as 1, load balancers in front of it
+# included: it resolves their hops itself, trusting only NGINX_TRUSTED_PROXIES.
+# Only set it when clients cannot reach the web server except through the proxies.
+API_TRUSTED_PROXY_COUNT = env_int("API_TRUSTED_PROXY_COUNT", 0, minimum=0)
+if env_str("API_CLIENT_ADDRESS_HEADER", ""):
+    raise ImproperlyConfigured(
+        "API_CLIENT_ADDRESS_HEADER is no longer read: a client behind the proxy could "
+        "write it. Remove it and set API_TRUSTED_PROXY_COUNT to the number of proxies "
+        "appending to X-Forwarded-For in front of the web server (1 behind the bundled nginx)"
+    )
+
+# --- Sign-in throttling (django-axes) ----------------------------------------------
+# After LOGIN_FAILURE_LIMIT failed sign-ins for one username from one client address
+# (the address the rate limits use), further attempts there are refused with a 429
+# until LOGIN_COOLOFF_SECONDS have passed since the last one; covers the dashboard's
+# /accounts/login/ and the admin's. Counted in the database, shared by every web
+# process and host: it outlives a Redis restart (a Redis-backed counter would reset,
+# or fail sign-ins while Redis is down), and each attempt is one row the admin lists.
+# API tokens never pass through authenticate(), so token calls are not affected.
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_COOLOFF_SECONDS = env_int("LOGIN_COOLOFF_SECONDS", 900, minimum=1)
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(seconds=LOGIN_COOLOFF_SECONDS)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_CLIENT_IP_CALLABLE = "classifier_site.api.client_address"
+AXES_LOCKOUT_CALLABLE = "classifier_site.logins.locked_out"
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False  # no banner at every start of every process
+AUTHENTICATION_BACKENDS = [
+    "classifier_site.logins.LockoutBackend",  # first: refuses locked-out attempts
+    "django.contrib.auth.backends.ModelBackend",
+]
+
 CACHES = {
     "default": {
         "BACKEND": "classifier_site.cache.RedisCache",

@@ -74,6 +74,11 @@ def main() -> int:
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "classifier_site.settings")
     sys.path.insert(0, str(ROOT))
+    from classifier_site.exposure import is_loopback, refusal
+
+    # Before anything starts (gunicorn would refuse too, but only after the rest).
+    if message := refusal([arguments.bind], os.environ):
+        raise SystemExit(message)
     from django.conf import settings
     from honcho.environ import parse_procfile
     from honcho.manager import Manager
@@ -85,6 +90,13 @@ def main() -> int:
         "WEB_BIND": arguments.bind,
         "BASE_URL": base_url,
     }
+    if not is_loopback(arguments.bind):
+        # Production settings on one host without a web server in front: whitenoise
+        # serves the collected static files (Django streams checked images itself).
+        subprocess.run(
+            [sys.executable, "manage.py", "collectstatic", "--no-input", "--verbosity", "0"],
+            cwd=ROOT, check=True, env=environment,
+        )  # fmt: skip
     commands = parse_procfile(Path(arguments.procfile).read_text()).processes
     chosen = arguments.processes or list(commands)
     unknown = sorted(set(chosen) - set(commands))

@@ -2,6 +2,7 @@
 configuration are checked for the structure that the deployment relies on."""
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -119,10 +120,70 @@ def test_nginx_serves_static_and_proxies_the_rest_media_included(services):
     # serves the media folder at a public location.
     assert "location /media/" not in template
     assert "set $web http://${WEB_UPSTREAM};" in template and "proxy_pass $web;" in template
-    # The header the web reads each anonymous caller's address from, set by nginx.
-    header = services["web"]["environment"]["API_CLIENT_ADDRESS_HEADER"]
-    assert f"proxy_set_header {header} $remote_addr;" in template
     assert "listen 8080;" in template
+
+
+def test_the_web_takes_the_client_address_nginx_appends_and_nothing_a_client_wrote(services):
+    """nginx is the one proxy in front of the web; it resolves the hops of the proxies
+    in front of itself (real_ip), trusting only NGINX_TRUSTED_PROXIES."""
+    template = (ROOT / "deploy" / "nginx.conf.template").read_text()
+    for name in APP_SERVICES:
+        environment = services[name]["environment"]
+        assert environment["API_TRUSTED_PROXY_COUNT"] == "1", name
+        assert "API_CLIENT_ADDRESS_HEADER" not in environment, name
+    assert "include /etc/nginx/conf.d/trusted-proxies.inc;" in template
+    assert "real_ip_header X-Forwarded-For;" in template
+    assert "real_ip_recursive on;" in template
+    # Appended after real_ip: the right-most entry is the client's own address.
+    assert "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;" in template
+    # X-Forwarded-Proto too is believed from the trusted proxies only.
+    assert 'map "$from_trusted_proxy:$http_x_forwarded_proto" $client_scheme {' in template
+    assert "proxy_set_header X-Forwarded-Proto $client_scheme;" in template
+
+
+def test_nginx_trusts_no_proxy_unless_told_and_the_image_writes_the_ranges_it_is_told(
+    services, tmp_path
+):
+    assert services["nginx"]["environment"]["NGINX_TRUSTED_PROXIES"] == (
+        "${NGINX_TRUSTED_PROXIES:-}"
+    )
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    nginx_stage = dockerfile.split("AS nginx\n")[1]
+    assert 'NGINX_TRUSTED_PROXIES=""' in nginx_stage
+    # Before the entrypoint's 20-envsubst-on-templates.sh, as the image runs them in order.
+    assert (
+        "COPY --chmod=755 deploy/nginx-trusted-proxies.sh "
+        "/docker-entrypoint.d/15-trusted-proxies.sh"
+    ) in nginx_stage
+    written = write_trusted_proxies(tmp_path, "10.0.0.0/8, 2001:db8::/32 192.0.2.7")
+    assert [line for line in written.splitlines() if line.startswith("set_real_ip_from")] == [
+        "set_real_ip_from 10.0.0.0/8;",
+        "set_real_ip_from 2001:db8::/32;",
+        "set_real_ip_from 192.0.2.7;",
+    ]
+    assert "geo $realip_remote_addr $from_trusted_proxy {" in written
+    assert "    10.0.0.0/8 1;" in written and "    default 0;" in written
+    nobody = write_trusted_proxies(tmp_path, "")
+    assert "set_real_ip_from" not in nobody and "    default 0;" in nobody
+
+
+@pytest.mark.parametrize("bad", ["10.0.0.0/8;", "all", "10.0.0.0/8 { default 1; }", "*"])
+def test_a_trusted_proxy_that_is_no_address_stops_nginx_from_starting(tmp_path, bad):
+    with pytest.raises(subprocess.CalledProcessError) as failure:
+        write_trusted_proxies(tmp_path, bad)
+    assert "is not an address or CIDR range" in failure.value.stderr
+
+
+def write_trusted_proxies(folder: Path, ranges: str) -> str:
+    output = folder / "trusted-proxies.inc"
+    subprocess.run(
+        ["sh", str(ROOT / "deploy" / "nginx-trusted-proxies.sh"), str(output)],
+        env={"PATH": "/usr/bin:/bin", "NGINX_TRUSTED_PROXIES": ranges},
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return output.read_text()
 
 
 def test_data_lives_on_named_volumes(compose, services):

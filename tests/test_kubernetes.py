@@ -1,6 +1,7 @@
 """No cluster runs here: deploy/kubernetes.yaml is checked for the structure the
 deployment guide (docs/deployment.md) relies on."""
 
+import ipaddress
 import re
 from pathlib import Path
 
@@ -103,3 +104,19 @@ def test_nginx_sends_media_only_after_django_checked_the_request(manifests):
     assert "location /media/" not in template
     guide = (ROOT / "docs" / "deployment.md").read_text()
     assert "MEDIA_ACCEL_REDIRECT" in guide and "/protected-media/" in guide
+
+
+def test_nginx_sees_the_real_peer_and_trusts_only_the_load_balancer(manifests):
+    """No SNAT to a node's address (externalTrafficPolicy: Local): the peer nginx sees
+    is the load balancer, the only proxy whose X-Forwarded-For it believes, and the
+    web takes the address nginx appends (one proxy)."""
+    service = manifests["Service/nginx"]["spec"]
+    assert service["externalTrafficPolicy"] == "Local"
+    nginx = {e["name"]: e["value"] for e in container(manifests, "nginx")["env"]}
+    ranges = nginx["NGINX_TRUSTED_PROXIES"].replace(",", " ").split()
+    assert ranges and all(ipaddress.ip_network(r).is_private for r in ranges)
+    config = manifests["ConfigMap/classifier-config"]["data"]
+    assert config["API_TRUSTED_PROXY_COUNT"] == "1"
+    assert "API_CLIENT_ADDRESS_HEADER" not in config
+    guide = (ROOT / "docs" / "deployment.md").read_text()
+    assert "NGINX_TRUSTED_PROXIES" in guide and "externalTrafficPolicy: Local" in guide

@@ -1,8 +1,14 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from training.models import ModelVersion
 
 pytestmark = pytest.mark.django_db
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def test_anonymous_writes_beyond_the_rate_get_429_with_retry_after(api, settings):
@@ -42,16 +48,78 @@ def test_job_progress_polling_is_never_limited(api, settings):
     assert {api.get(f"/api/v1/batch-jobs/{job.pk}/").status_code for _ in range(6)} == {200}
 
 
-def test_behind_a_proxy_each_client_address_has_its_own_bucket(api, settings):
-    settings.API_RATE_ANONYMOUS = "1/m"
-    settings.API_CLIENT_ADDRESS_HEADER = "X-Real-IP"
-    first = [api.post("/api/v1/batch-jobs/", {}, HTTP_X_REAL_IP="203.0.113.7") for _ in range(2)]
-    assert [response.status_code for response in first] == [400, 429]
-    # Same proxy (REMOTE_ADDR), another client behind it.
-    assert api.post("/api/v1/batch-jobs/", {}, HTTP_X_REAL_IP="203.0.113.8").status_code == 400
+PROXY = "10.0.0.2"  # REMOTE_ADDR of every request that came through the proxy
 
 
-def test_the_address_header_is_ignored_unless_configured(api, settings):
+def post_through_proxy(api, forwarded_for: str | None):
+    headers = {"REMOTE_ADDR": PROXY}
+    if forwarded_for is not None:
+        headers["HTTP_X_FORWARDED_FOR"] = forwarded_for
+    return api.post("/api/v1/batch-jobs/", {}, **headers).status_code
+
+
+@pytest.fixture
+def behind_one_proxy(settings):
     settings.API_RATE_ANONYMOUS = "1/m"
-    assert api.post("/api/v1/batch-jobs/", {}, HTTP_X_REAL_IP="203.0.113.9").status_code == 400
-    assert api.post("/api/v1/batch-jobs/", {}, HTTP_X_REAL_IP="203.0.113.10").status_code == 429
+    settings.API_TRUSTED_PROXY_COUNT = 1
+
+
+@pytest.mark.usefixtures("behind_one_proxy")
+def test_two_clients_behind_one_proxy_have_buckets_of_their_own(api):
+    assert [post_through_proxy(api, "203.0.113.7") for _ in range(2)] == [400, 429]
+    assert post_through_proxy(api, "203.0.113.8") == 400
+
+
+@pytest.mark.usefixtures("behind_one_proxy")
+def test_fake_entries_a_client_prepends_change_nothing(api):
+    """The proxy appends the address it saw; whatever stands left of it is the client's."""
+    assert post_through_proxy(api, "203.0.113.7") == 400
+    for spoofed in ("198.51.100.1", "203.0.113.8", "garbage", "203.0.113.8, 198.51.100.9"):
+        assert post_through_proxy(api, f"{spoofed}, 203.0.113.7") == 429, spoofed
+    # Nor did any of that spend another client's bucket.
+    assert post_through_proxy(api, "203.0.113.8") == 400
+
+
+def test_behind_two_proxies_the_client_is_the_second_entry_from_the_right(api, settings):
+    settings.API_RATE_ANONYMOUS = "1/m"
+    settings.API_TRUSTED_PROXY_COUNT = 2  # a load balancer, then nginx
+    assert post_through_proxy(api, "203.0.113.7, 192.0.2.10") == 400
+    assert post_through_proxy(api, "198.51.100.1, 203.0.113.7, 192.0.2.11") == 429
+    assert post_through_proxy(api, "203.0.113.8, 192.0.2.10") == 400
+
+
+@pytest.mark.usefixtures("behind_one_proxy")
+def test_a_missing_header_falls_back_to_the_direct_peer(api):
+    assert post_through_proxy(api, None) == 400
+    assert post_through_proxy(api, "") == 429  # the proxy's own bucket again
+    assert post_through_proxy(api, " , ") == 429  # no address in the entry counted
+
+
+def test_a_header_shorter_than_the_proxy_chain_falls_back_to_the_direct_peer(api, settings):
+    """A request that skipped a proxy: nothing in its header is vouched for."""
+    settings.API_RATE_ANONYMOUS = "1/m"
+    settings.API_TRUSTED_PROXY_COUNT = 2
+    assert post_through_proxy(api, "203.0.113.7") == 400
+    assert post_through_proxy(api, "203.0.113.8") == 429  # both counted as PROXY
+
+
+def test_the_header_is_ignored_unless_proxies_are_configured(api, settings):
+    settings.API_RATE_ANONYMOUS = "1/m"
+    assert post_through_proxy(api, "203.0.113.9") == 400
+    assert post_through_proxy(api, "203.0.113.10") == 429
+
+
+def test_the_replaced_address_header_setting_stops_start_up():
+    """API_CLIENT_ADDRESS_HEADER trusted a header the client could set through the
+    proxy; a deployment still setting it is told what replaced it."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env={**os.environ, "API_CLIENT_ADDRESS_HEADER": "X-Real-IP"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "API_CLIENT_ADDRESS_HEADER is no longer read" in result.stderr
+    assert "set API_TRUSTED_PROXY_COUNT" in result.stderr
