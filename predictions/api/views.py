@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from classifier_site.api import CanPredict, MultipartPostMixin, error
+from classifier_site.uploads import check_request_pixels, read_upload
 from ml_core.datasets import display_name
 from ml_core.preprocessing import InvalidImageError
 from predictions import batch
@@ -46,6 +47,7 @@ class PredictView(APIView):
         responses={
             200: PredictResponseSerializer,
             400: OpenApiResponse(description="not an image, empty, too large"),
+            413: OpenApiResponse(description="the request's bytes or pixels are over budget"),
             503: OpenApiResponse(description="no production model, or no worker answered"),
         },
     )
@@ -68,6 +70,7 @@ class PredictManyView(APIView):
         responses={
             200: PredictManyResponseSerializer,
             400: OpenApiResponse(description="a file is not an image, or too many files"),
+            413: OpenApiResponse(description="the request's bytes or pixels are over budget"),
             503: OpenApiResponse(description="no production model, or no worker answered"),
         },
     )
@@ -80,11 +83,10 @@ class PredictManyView(APIView):
 
 
 def _predict(uploads: list, top_k: int, shape) -> Response:
+    images = [(display_name(upload.name or ""), read_upload(upload)) for upload in uploads]
+    check_request_pixels(read for _, read in images)
     try:
-        results = predict_images_now(
-            [(display_name(upload.name or ""), upload.read()) for upload in uploads],
-            Prediction.Source.API,
-        )
+        results = predict_images_now(images, Prediction.Source.API)
     except InvalidImageError as exc:
         field = "image" if len(uploads) == 1 else "images"
         return error(400, "invalid input", errors={field: [str(exc)]})
@@ -205,6 +207,7 @@ class BatchJobViewSet(
         responses={
             202: JobSerializer,
             400: OpenApiResponse(description="a file is not an image, or limits exceeded"),
+            413: OpenApiResponse(description="the request's bytes or pixels are over budget"),
             503: OpenApiResponse(description="no production model"),
             507: OpenApiResponse(description="the server cannot store uploads right now"),
         },
@@ -217,9 +220,10 @@ class BatchJobViewSet(
                 images = batch.images_from_zip(archive)
             else:
                 images = [
-                    batch.UploadedImage(display_name(upload.name or ""), upload.read())
+                    batch.UploadedImage(display_name(upload.name or ""), read_upload(upload))
                     for upload in serializer.validated_data["images"]
                 ]
+            check_request_pixels(image.content for image in images)
             user = request.user if request.user.is_authenticated else None
             job = batch.submit_batch_job(images, user=user)  # leaves nothing if it fails
         except batch.InvalidBatch as exc:

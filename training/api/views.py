@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from functools import partial
+
 import django_filters
 import redis
 from django import forms
@@ -17,8 +19,14 @@ from rest_framework.views import APIView
 
 from classifier_site.api import MultipartPostMixin, error, requires
 from classifier_site.celery import app as celery_app
+from classifier_site.uploads import (
+    check_request_pixels,
+    offload,
+    read_upload,
+    training_zip_limits,
+)
 from ml_core.config import TrainingConfig
-from ml_core.datasets import MAX_ZIP_TOTAL_BYTES, ClassFolderReader, DatasetError, display_name
+from ml_core.datasets import ClassFolderReader, DatasetError, display_name
 from training import jobs
 from training.api.serializers import (
     ImportSummarySerializer,
@@ -322,7 +330,14 @@ class TrainingImageViewSet(
         counts = list(rows)
         return Response({"total": sum(row["count"] for row in counts), "counts": counts})
 
-    @extend_schema(request=TrainingUploadSerializer, responses={201: ImportSummarySerializer})
+    @extend_schema(
+        request=TrainingUploadSerializer,
+        responses={
+            201: ImportSummarySerializer,
+            400: OpenApiResponse(description="a refused zip, a bad label, or limits exceeded"),
+            413: OpenApiResponse(description="the request's bytes or pixels are over budget"),
+        },
+    )
     def create(self, request: Request) -> Response:
         serializer = TrainingUploadSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -331,15 +346,16 @@ class TrainingImageViewSet(
         # neither rows nor files from this upload.
         if archive := data.get("archive"):
             try:
-                with (
-                    ClassFolderReader(archive, max_total_bytes=MAX_ZIP_TOTAL_BYTES) as reader,
-                    all_or_nothing(),
-                ):
-                    summary = import_class_folder(reader, data["split"])
+                with offload(ClassFolderReader, archive, training_zip_limits()) as reader:
+                    check_request_pixels(partial(reader.read, entry) for entry in reader.entries)
+                    with all_or_nothing():
+                        summary = import_class_folder(reader, data["split"])
             except DatasetError as exc:
                 return error(400, "invalid input", errors={"archive": [str(exc)]})
         else:
-            files = [(display_name(upload.name or ""), upload.read()) for upload in data["images"]]
+            uploads = data["images"]
+            files = [(display_name(upload.name or ""), read_upload(upload)) for upload in uploads]
+            check_request_pixels(read for _, read in files)
             with all_or_nothing():
                 summary = import_uploads(files, data["label"], data["split"], ImportSummary())
         if summary.created_in_split(TrainingImage.Split.TRAIN):
