@@ -126,27 +126,32 @@ def _read_from_start(upload) -> bytes:
     return upload.read()
 
 
-def check_request_pixels(readers: Iterable[Callable[[], bytes]]) -> None:
+def check_request_pixels(images: Iterable[tuple[str, Callable[[], bytes]]]) -> list[str]:
     """Refuse (RequestTooLarge) a request whose images add up to more than
-    API_MAX_REQUEST_PIXELS, from their headers, before any is decoded. What is not
-    an image counts for nothing here: decoding refuses it by name."""
-    limit, total = settings.API_MAX_REQUEST_PIXELS, 0
-    for read in readers:
-        total += offload(_pixels, read)
+    API_MAX_REQUEST_PIXELS, from their headers, before any is decoded. `images`:
+    (name, reader) pairs. Returns "name: reason" for each file that is not an image
+    (or too large), which decoding refuses anyway: a caller may refuse it now."""
+    limit, total, problems = settings.API_MAX_REQUEST_PIXELS, 0, []
+    for name, read in images:
+        pixels, problem = offload(_pixels, read)
+        if problem:
+            problems.append(f"{name}: {problem}")
+        total += pixels
         if total > limit:
             raise RequestTooLarge(
                 f"the images of this request add up to more than {limit:,} pixels "
                 f"(API_MAX_REQUEST_PIXELS); send fewer or smaller images per request",
                 limit,
             )
+    return problems
 
 
-def _pixels(read: Callable[[], bytes]) -> int:
+def _pixels(read: Callable[[], bytes]) -> tuple[int, str]:
     try:
         width, height = image_size(read())
-    except InvalidImageError:
-        return 0
-    return width * height
+    except InvalidImageError as exc:
+        return 0, str(exc)
+    return width * height, ""
 
 
 class RequestBodyLimitMiddleware:

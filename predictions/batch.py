@@ -18,7 +18,7 @@ from django.db import transaction
 
 from classifier_site.uploads import batch_zip_limits, offload
 from ml_core.archives import ArchiveError, ZipMember, ZipReader, display_name
-from ml_core.preprocessing import InvalidImageError, image_size
+from ml_core.preprocessing import InvalidImageError
 from predictions.models import (
     BatchItem,
     NewBatchItem,
@@ -73,40 +73,23 @@ def _read_member(reader: ZipReader, member: ZipMember) -> bytes:
         raise InvalidBatch([str(exc)]) from exc
 
 
-def _check_headers(images: list[UploadedImage]) -> None:
-    """Refuse the batch (InvalidBatch, every bad file listed) before anything is
-    stored when a file is not an image or too large, judged from its header."""
-    errors = []
-    for image in images:
-        try:
-            offload(_header, image.content)
-        except InvalidImageError as exc:
-            errors.append(f"{image.name}: {exc}")
-    if errors:
-        raise InvalidBatch(errors)
-
-
-def _header(content: Content) -> tuple[int, int]:
-    return image_size(content() if callable(content) else content)
-
-
 def submit_batch_job(images: list[UploadedImage], user=None) -> Job:
-    """Check every image's header (all or nothing), then decode and store the
-    images a chunk at a time.
+    """Decode and store the images a chunk at a time (the API has read every
+    file's header before: one that is not an image refused the batch already).
 
     Each chunk is queued as soon as its rows are committed, so workers predict
     while later chunks are still being decoded and stored (bench/jobs_throughput.py
-    measures the overlap). If a later chunk fails (a file that does not decode, a
-    full disk, Redis down), the job is deleted with every row and new file it made,
-    and the error propagates: a failed submit leaves nothing behind. Do not call
-    this inside a transaction: the chunks would then wait for its commit.
+    measures the overlap). If a chunk fails (a file that does not decode: InvalidBatch
+    listing that chunk's bad files; a full disk; Redis down), the job is deleted with
+    every row and new file it made, and the error propagates: a failed submit leaves
+    nothing behind. Do not call this inside a transaction: the chunks would then
+    wait for its commit.
     """
     if not images:
         raise InvalidBatch(["no images given"])
     production = ModelVersion.production()
     if production is None:
         raise NoProductionModel("no model version is in production yet")
-    _check_headers(images)
     job = Job(
         kind=Job.Kind.BATCH_INFERENCE,
         total=len(images),

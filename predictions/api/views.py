@@ -84,7 +84,7 @@ class PredictManyView(APIView):
 
 def _predict(uploads: list, top_k: int, shape) -> Response:
     images = [(display_name(upload.name or ""), read_upload(upload)) for upload in uploads]
-    check_request_pixels(read for _, read in images)
+    check_request_pixels(images)
     try:
         results = predict_images_now(images, Prediction.Source.API)
     except InvalidImageError as exc:
@@ -223,7 +223,8 @@ class BatchJobViewSet(
                     batch.UploadedImage(display_name(upload.name or ""), read_upload(upload))
                     for upload in serializer.validated_data["images"]
                 ]
-            check_request_pixels(image.content for image in images)
+            if problems := check_request_pixels((image.name, image.content) for image in images):
+                raise batch.InvalidBatch(problems)  # before anything is stored
             user = request.user if request.user.is_authenticated else None
             job = batch.submit_batch_job(images, user=user)  # leaves nothing if it fails
         except batch.InvalidBatch as exc:

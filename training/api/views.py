@@ -347,7 +347,9 @@ class TrainingImageViewSet(
         if archive := data.get("archive"):
             try:
                 with offload(ClassFolderReader, archive, training_zip_limits()) as reader:
-                    check_request_pixels(partial(reader.read, entry) for entry in reader.entries)
+                    check_request_pixels(
+                        (entry.name, partial(reader.read, entry)) for entry in reader.entries
+                    )
                     with all_or_nothing():
                         summary = import_class_folder(reader, data["split"])
             except DatasetError as exc:
@@ -355,7 +357,7 @@ class TrainingImageViewSet(
         else:
             uploads = data["images"]
             files = [(display_name(upload.name or ""), read_upload(upload)) for upload in uploads]
-            check_request_pixels(read for _, read in files)
+            check_request_pixels(files)
             with all_or_nothing():
                 summary = import_uploads(files, data["label"], data["split"], ImportSummary())
         if summary.created_in_split(TrainingImage.Split.TRAIN):
