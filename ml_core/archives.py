@@ -96,10 +96,12 @@ class ZipReader:
     """
 
     def __init__(self, source: str | Path | BinaryIO, limits: ZipLimits, label: str = "") -> None:
-        self.label = display_name(label or str(getattr(source, "name", None) or source))
+        opened = hasattr(source, "read")
+        name = label or getattr(source, "name", None) or ("upload.zip" if opened else source)
+        self.label = display_name(str(name))
         self.limits = limits
         # A path is opened here and closed by close(); an open file stays the caller's.
-        self._owned = None if hasattr(source, "read") else Path(source).open("rb")  # noqa: SIM115
+        self._owned = None if opened else Path(source).open("rb")  # noqa: SIM115
         self._file: BinaryIO = self._owned or source  # type: ignore[assignment]
         try:
             self._count_entries()
