@@ -207,10 +207,13 @@ def exception_handler(exc, context) -> Response | None:
     # Imported here: rest_framework.views imports this module's permission class.
     from rest_framework.views import exception_handler as drf_exception_handler
 
+    from classifier_site.uploads import RequestTooLarge
     from training.imports import StorageFull
 
     if isinstance(exc, StorageFull):
         return error(507, str(exc))
+    if isinstance(exc, RequestTooLarge):
+        return error(413, str(exc), limit=exc.limit)
     if unavailable := _unavailable_service(exc):
         response = error(503, f"{unavailable} is unavailable; try again in a few seconds")
         response["Retry-After"] = "5"

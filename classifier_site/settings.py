@@ -85,6 +85,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before anything reads the body: over API_MAX_REQUEST_BYTES is a 413 at once.
+    "classifier_site.uploads.RequestBodyLimitMiddleware",
     # Serves the admin's static files from gunicorn with far-future caching,
     # so no separate file server is needed on a single host.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -384,6 +386,43 @@ API_MAX_FILES = env_int("API_MAX_FILES", 1000, minimum=1)
 API_SYNC_BATCH_LIMIT = env_int("API_SYNC_BATCH_LIMIT", 16, minimum=0)
 DATA_UPLOAD_MAX_NUMBER_FILES = API_MAX_FILES
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_UPLOAD_BYTES
+# Budgets of one request as a whole (classifier_site/uploads.py), so that no request
+# costs memory or CPU out of proportion. Bytes: checked from Content-Length before
+# the body is read (413). The default admits the largest request the per-file
+# limits promise, predict/many with API_SYNC_BATCH_LIMIT files of
+# API_MAX_UPLOAD_BYTES (16 x 10 MB), plus 1 MB of multipart framing; a batch job of
+# 1000 files fits when they average 160 KB (larger sets: several jobs, or a zip).
+API_MAX_REQUEST_BYTES = env_int(
+    "API_MAX_REQUEST_BYTES",
+    max(API_SYNC_BATCH_LIMIT, 1) * API_MAX_UPLOAD_BYTES + 1024 * 1024,
+    minimum=API_MAX_UPLOAD_BYTES,
+)
+# Decoded pixels: width x height summed over the request's images (zip members
+# included), read from their headers before any is decoded (413). Decoding costs
+# CPU in proportion (a 64-megapixel PNG takes about 0.5 s of a core to decode and
+# about 1 s in all with its stored copy). 512 MP admits one image at the 64 MP limit
+# eight times over, predict/many of 16 photos of 32 MP, a batch of 1000 images of
+# 0.5 MP; it refuses 16 images at the 64 MP limit (1024 MP, the attack it stops).
+API_MAX_REQUEST_PIXELS = env_int("API_MAX_REQUEST_PIXELS", 512_000_000, minimum=1)
+# Zips (ml_core/archives.py) are read one member at a time, never trusting declared
+# sizes. Every member is a file and has the per-file limit (API_MAX_UPLOAD_BYTES);
+# all members together at most this many bytes uncompressed (images compress
+# little, so an honest 10 MB zip inflates to a few tens of MB).
+API_MAX_ARCHIVE_BYTES = env_int("API_MAX_ARCHIVE_BYTES", 512 * 1024 * 1024, minimum=1024)
+# Files per zip: a batch job's zip takes API_MAX_FILES (as many as files per request);
+# a training zip of class folders this many (about 20 s of work on a 2-core machine
+# for CIFAR-sized images; larger datasets: `manage.py import_images`).
+API_MAX_TRAINING_ARCHIVE_FILES = env_int("API_MAX_TRAINING_ARCHIVE_FILES", 10_000, minimum=1)
+# Real threads per web process that decode, resize and re-encode uploads (gevent's
+# event loop keeps serving meanwhile). Each holds at most one image: about 350 MB at
+# the 64-megapixel limit (Pillow keeps RGB at 4 bytes a pixel), so this also bounds
+# a process's memory for decoding, however many heavy requests arrive.
+IMAGE_DECODE_THREADS = env_int("IMAGE_DECODE_THREADS", 2, minimum=1)
+# Stored copies of uploads are re-encoded without metadata (EXIF and GPS, XMP,
+# comments), upright, with their longest side at most this many pixels: plenty for
+# thumbnails, previews and training at 32x32, and a stored file of at most about
+# 3 MB (a PNG of noise; a photo stored as JPEG is a few hundred KB).
+STORED_IMAGE_MAX_SIDE = env_int("STORED_IMAGE_MAX_SIDE", 1024, minimum=64)
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", [])
 SERVICE_STARTED_AT = datetime.now(UTC)
 

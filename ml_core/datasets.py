@@ -11,9 +11,7 @@ import io
 import pickle
 import re
 import tarfile
-import unicodedata
 import urllib.request
-import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,24 +21,26 @@ from typing import BinaryIO
 import numpy as np
 from tqdm import tqdm
 
+from ml_core.archives import (  # display_name is re-exported: callers import it from here
+    ArchiveError,
+    ZipLimits,
+    ZipMember,
+    ZipReader,
+    display_name,
+    is_hidden,
+)
+
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"  # published on the CIFAR-10 page
 CIFAR_FOLDER_NAME = "cifar-10-batches-py"
 CIFAR_IMAGE_SIDE = 32
 CIFAR_ROW_LENGTH = 3 * CIFAR_IMAGE_SIDE * CIFAR_IMAGE_SIDE
 
-# A class-folder zip is read into memory one member at a time; these bounds keep a
-# hostile archive (zip bomb, millions of entries) from exhausting memory.
-MAX_MEMBER_BYTES = 50 * 1024 * 1024
-MAX_ZIP_MEMBERS = 200_000
-# A zip read whole into memory (a batch job's) is also bounded in total: 200 members
-# of 49 MB each pass the member limit but would need 10 GB.
-MAX_ZIP_TOTAL_BYTES = 512 * 1024 * 1024
-# What zipfile raises besides BadZipFile for archives it cannot read: encrypted
-# members (RuntimeError) and compression methods it lacks (NotImplementedError).
-_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, OSError, EOFError, RuntimeError,
-               NotImplementedError)  # fmt: skip
-DISPLAY_NAME_LENGTH = 255
+# `manage.py import_images` reads an operator's own zip: limits that only stop a
+# broken or hostile archive from running away (members are read one at a time).
+IMPORT_ZIP_LIMITS = ZipLimits(
+    max_members=200_000, max_member_bytes=50 * 1024 * 1024, max_total_bytes=16 * 1024**3
+)
 
 # Matched with fullmatch: `$` would accept a name ending in a newline.
 _DATA_BATCH = re.compile(r"data_batch_(\d+)")
@@ -258,25 +258,11 @@ class LabeledFile:
     content: bytes
 
 
-def display_name(name: str) -> str:
-    """A file name as shown to people: no control characters (NUL, escape sequences,
-    newlines), at most DISPLAY_NAME_LENGTH characters. Names are never used as paths."""
-    printable = "".join(
-        character for character in name if unicodedata.category(character)[0] != "C"
-    )
-    return printable[:DISPLAY_NAME_LENGTH]
-
-
-def _check_total_size(label: str, infos: list[zipfile.ZipInfo], limit: int | None) -> None:
-    """Declared sizes are binding: zipfile stops at a member's declared size and fails
-    its CRC check if the data goes on, so the sum bounds what reading can inflate."""
-    total = sum(info.file_size for info in infos)
-    if limit is not None and total > limit:
-        raise DatasetError(f"{label}: the archive holds {total} bytes uncompressed, limit {limit}")
-
-
-def _is_hidden(parts: tuple[str, ...]) -> bool:
-    return any(part.startswith(".") or part == "__MACOSX" for part in parts)
+@dataclass(frozen=True)
+class ClassFolderEntry:
+    label: str
+    name: str  # for display only
+    source: Path | ZipMember
 
 
 class ClassFolderReader:
@@ -284,81 +270,72 @@ class ClassFolderReader:
 
     The label of a file is the name of the folder that holds it, so a wrapping
     top-level folder (`dataset/cat/1.png`) is fine. Files are not decoded here:
-    whether Pillow can read them is for the caller to check.
+    whether Pillow can read them is for the caller to check. A zip is read by
+    `ZipReader` under `zip_limits`, one member at a time.
     """
 
-    def __init__(self, path: str | Path | BinaryIO, max_total_bytes: int | None = None) -> None:
-        """`path`: a folder, a .zip file, or an open binary file holding a zip.
-        `max_total_bytes`: refuse a zip whose members add up to more, uncompressed."""
-        self._zip: zipfile.ZipFile | None = None
-        self._max_total_bytes = max_total_bytes
+    def __init__(
+        self, path: str | Path | BinaryIO, zip_limits: ZipLimits = IMPORT_ZIP_LIMITS
+    ) -> None:
+        """`path`: a folder, a .zip file, or an open binary file holding a zip."""
+        self._zip: ZipReader | None = None
         if hasattr(path, "read"):
             self.path = Path(getattr(path, "name", None) or "upload.zip")
-            self._entries = self._zip_entries(path)
+            self.entries = self._zip_entries(path, zip_limits)
         else:
             self.path = Path(path)
             if not self.path.exists():
                 raise DatasetError(f"{self.path}: no such file or folder")
             if self.path.is_dir():
-                self._entries = self._folder_entries()
+                self.entries = self._folder_entries()
             else:
-                self._entries = self._zip_entries(self.path)
-        if not self._entries:
+                self.entries = self._zip_entries(self.path, zip_limits)
+        if not self.entries:
+            self.close()
             raise DatasetError(
                 f"{self.path}: no images found; expected class folders such as cat/1.png, dog/2.jpg"
             )
 
-    def _folder_entries(self) -> list[tuple[str, str, str]]:
+    def _folder_entries(self) -> list[ClassFolderEntry]:
         entries = []
         for file in sorted(self.path.rglob("*")):
             relative = file.relative_to(self.path)
-            if file.is_file() and len(relative.parts) >= 2 and not _is_hidden(relative.parts):
-                entries.append((relative.parts[-2], relative.name, str(file)))
+            if file.is_file() and len(relative.parts) >= 2 and not is_hidden(relative.parts):
+                entries.append(ClassFolderEntry(relative.parts[-2], relative.name, file))
         return entries
 
-    def _zip_entries(self, source: Path | BinaryIO) -> list[tuple[str, str, str]]:
+    def _zip_entries(self, source: Path | BinaryIO, limits: ZipLimits) -> list[ClassFolderEntry]:
         try:
-            self._zip = zipfile.ZipFile(source)
-            infos = self._zip.infolist()
-        except _ZIP_ERRORS as exc:
-            raise DatasetError(f"{self.path}: not a folder or a valid zip ({exc})") from exc
-        if len(infos) > MAX_ZIP_MEMBERS:
-            raise DatasetError(f"{self.path}: more than {MAX_ZIP_MEMBERS} entries")
-        _check_total_size(str(self.path), infos, self._max_total_bytes)
-        entries = []
-        for info in infos:
-            parts = PurePosixPath(info.filename.replace("\\", "/")).parts
-            if info.is_dir() or len(parts) < 2 or _is_hidden(parts):
-                continue
-            if info.file_size > MAX_MEMBER_BYTES:
-                raise DatasetError(
-                    f"{self.path}: {info.filename} is {info.file_size} bytes "
-                    f"uncompressed, limit {MAX_MEMBER_BYTES}"
-                )
-            entries.append((parts[-2], display_name(parts[-1]), info.filename))
-        return sorted(entries)
+            self._zip = ZipReader(source, limits, label=str(self.path))
+        except ArchiveError as exc:
+            raise DatasetError(str(exc)) from exc
+        entries = [
+            ClassFolderEntry(member.parts[-2], display_name(member.parts[-1]), member)
+            for member in self._zip.members
+            if len(member.parts) >= 2
+        ]
+        return sorted(entries, key=lambda entry: (entry.label, entry.name, entry.source.name))
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self.entries)
 
     @property
     def labels(self) -> list[str]:
-        return sorted({label for label, _, _ in self._entries})
+        return sorted({entry.label for entry in self.entries})
 
     def __iter__(self) -> Iterator[LabeledFile]:
-        for label, name, reference in self._entries:
-            yield LabeledFile(label=label, name=name, content=self._read(reference))
+        for entry in self.entries:
+            yield LabeledFile(label=entry.label, name=entry.name, content=self.read(entry))
 
-    def _read(self, reference: str) -> bytes:
-        if self._zip is None:
-            return Path(reference).read_bytes()
+    def read(self, entry: ClassFolderEntry) -> bytes:
+        """One file's bytes; DatasetError when a zip member is refused."""
+        if isinstance(entry.source, Path):
+            return entry.source.read_bytes()
+        assert self._zip is not None
         try:
-            return self._zip.read(reference)
-        except _ZIP_ERRORS as exc:
-            name = display_name(reference)
-            raise DatasetError(
-                f"{self.path}: {name} cannot be read ({type(exc).__name__})"
-            ) from exc
+            return self._zip.read(entry.source)
+        except ArchiveError as exc:
+            raise DatasetError(str(exc)) from exc
 
     def close(self) -> None:
         if self._zip is not None:
@@ -369,35 +346,3 @@ class ClassFolderReader:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-
-def read_zip_images(
-    source: str | Path | BinaryIO, max_total_bytes: int = MAX_ZIP_TOTAL_BYTES
-) -> list[tuple[str, bytes]]:
-    """(name, content) of every file in a zip, in any folder layout.
-
-    Hidden files and folders are skipped; size limits as for class folders, plus
-    `max_total_bytes` for all members together (they are all held in memory). Names
-    are for display only: nothing is extracted to the filesystem.
-    """
-    label = display_name(getattr(source, "name", None) or str(source))
-    try:
-        with zipfile.ZipFile(source) as archive:
-            infos = archive.infolist()
-            if len(infos) > MAX_ZIP_MEMBERS:
-                raise DatasetError(f"{label}: more than {MAX_ZIP_MEMBERS} entries")
-            _check_total_size(label, infos, max_total_bytes)
-            files = []
-            for info in infos:
-                parts = PurePosixPath(info.filename.replace("\\", "/")).parts
-                if info.is_dir() or not parts or _is_hidden(parts):
-                    continue
-                if info.file_size > MAX_MEMBER_BYTES:
-                    raise DatasetError(
-                        f"{label}: {info.filename} is {info.file_size} bytes uncompressed, "
-                        f"limit {MAX_MEMBER_BYTES}"
-                    )
-                files.append((display_name(parts[-1]), archive.read(info)))
-    except _ZIP_ERRORS as exc:
-        raise DatasetError(f"{label}: not a valid zip ({exc})") from exc
-    return files

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import warnings
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -26,6 +27,10 @@ INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 3)
 MAX_IMAGE_PIXELS = 64_000_000
 # Transparent pixels are shown on white, as browsers and viewers show them.
 BACKGROUND_RGB = (255, 255, 255)
+# Stored copies of uploads (see `reencode_for_storage`): JPEG sources stay JPEG at
+# this quality (visually lossless), everything else becomes PNG (lossless).
+STORED_JPEG_QUALITY = 92
+_JPEG_FORMATS = {"JPEG", "MPO"}  # MPO: a camera's JPEG with extra frames
 
 _SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N"}
 _ALPHA_MODES = {"RGBA", "LA", "PA", "RGBa", "La"}
@@ -83,6 +88,8 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         if values.size and values.max() <= 1.0:
             values = values * 255.0
         return Image.fromarray(np.clip(values, 0, 255).round().astype(np.uint8), "L").convert("RGB")
+    if image.mode == "RGB":
+        return image  # convert() would copy it: 256 MB at 64 megapixels
     if image.mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")
     if image.mode in _ALPHA_MODES:
@@ -94,18 +101,29 @@ def _to_rgb(image: Image.Image) -> Image.Image:
 
 def load_image(source: ImageSource) -> Image.Image:
     """Decode `source`, apply its EXIF orientation and return an RGB image."""
-    image = _open(source)
+    # Let libjpeg decode at a reduced scale (still >= 2x the target side): much
+    # faster for camera photos and the same path in training and serving.
+    return _decode(_open(source), IMAGE_SIZE * 2)
+
+
+def _decode(image: Image.Image, jpeg_draft_side: int | None) -> Image.Image:
+    """Decode an opened image (a JPEG at a scale of at least `jpeg_draft_side`),
+    apply its EXIF orientation, convert to RGB."""
     try:
-        if image.format == "JPEG":
-            # Let libjpeg decode at a reduced scale (still >= 2x the target side):
-            # much faster for camera photos and the same path in training and serving.
-            image.draft("RGB", (IMAGE_SIZE * 2, IMAGE_SIZE * 2))
+        if image.format == "JPEG" and jpeg_draft_side:
+            image.draft("RGB", (jpeg_draft_side, jpeg_draft_side))
         ImageOps.exif_transpose(image, in_place=True)  # loads it; no copy
         return _to_rgb(image)
     except InvalidImageError:
         raise
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise InvalidImageError(f"unreadable image: {exc}") from exc
+
+
+def image_size(source: ImageSource) -> tuple[int, int]:
+    """(width, height) from the file's header, without decoding its pixels; raises
+    InvalidImageError as decoding would for what is not an image or too large."""
+    return _open(source).size
 
 
 def validate_image(source: ImageSource) -> str:
@@ -118,6 +136,48 @@ def decode_with_format(source: ImageSource) -> tuple[Image.Image, str]:
     image = _open(source)
     image_format = image.format or "PNG"
     return load_image(image), image_format
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    pixels: np.ndarray  # uint8 (32, 32, 3): exactly image_to_uint8(load_image(source))
+    stored: bytes  # the copy to keep, from `reencode_for_storage`
+    stored_format: str  # "JPEG" or "PNG"
+
+
+def reencode_for_storage(source: ImageSource, max_side: int) -> tuple[bytes, str]:
+    """The copy of an upload that the service keeps: its EXIF orientation applied,
+    no metadata (EXIF and its GPS position, XMP, ICC profile, comments, text chunks),
+    the longest side at most `max_side`. JPEG sources give JPEG at
+    STORED_JPEG_QUALITY, anything else PNG. Returns (bytes, format)."""
+    image = _open(source)
+    jpeg = image.format in _JPEG_FORMATS
+    return _encode_stored(_decode(image, max_side), jpeg, max_side)
+
+
+def prepare_image(content: bytes, max_side: int) -> PreparedImage:
+    """The model's pixels and the stored copy of one upload, decoding it once where
+    the two can share a decode (a JPEG is decoded twice, each time at a reduced
+    scale: the model's at least 64 px, the stored copy's at least `max_side`)."""
+    image = _open(content)
+    if image.format in _JPEG_FORMATS:
+        pixels = image_to_uint8(load_image(image))
+        stored, stored_format = reencode_for_storage(content, max_side)
+        return PreparedImage(pixels, stored, stored_format)
+    rgb = _decode(image, None)
+    pixels = image_to_uint8(rgb)
+    return PreparedImage(pixels, *_encode_stored(rgb, False, max_side))
+
+
+def _encode_stored(rgb: Image.Image, jpeg: bool, max_side: int) -> tuple[bytes, str]:
+    rgb.thumbnail((max_side, max_side), Image.Resampling.BICUBIC, reducing_gap=2.0)
+    rgb.info = {}  # what the source carried (EXIF, XMP, ICC, comments, text) stays behind
+    buffer = io.BytesIO()
+    if jpeg:
+        rgb.save(buffer, format="JPEG", quality=STORED_JPEG_QUALITY)
+        return buffer.getvalue(), "JPEG"
+    rgb.save(buffer, format="PNG")
+    return buffer.getvalue(), "PNG"
 
 
 def _center_square(width: int, height: int) -> tuple[int, int, int, int]:

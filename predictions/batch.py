@@ -12,18 +12,16 @@ import io
 import secrets
 import uuid
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
 
 from classifier_site.media import user_scope
-from ml_core.datasets import DatasetError, read_zip_images
-from ml_core.preprocessing import (
-    InvalidImageError,
-    decode_with_format,
-    image_to_uint8,
-)
+from classifier_site.uploads import batch_zip_limits, offload
+from ml_core.archives import ArchiveError, ZipMember, ZipReader, display_name
+from ml_core.preprocessing import InvalidImageError
 from predictions.models import (
     BatchItem,
     NewBatchItem,
@@ -33,7 +31,7 @@ from predictions.models import (
     insert_predictions,
 )
 from training import jobs
-from training.imports import new_files_removed_on_error, store_image_file
+from training.imports import Content, new_files_removed_on_error, prepare_upload, store_image_file
 from training.models import Job, ModelVersion
 
 if TYPE_CHECKING:  # the web process must not import TensorFlow
@@ -55,35 +53,27 @@ class InvalidBatch(ValueError):
 @dataclass(frozen=True)
 class UploadedImage:
     name: str
-    content: bytes
+    content: Content  # the bytes, or a function that reads them in a decode thread
 
 
 def images_from_zip(source) -> list[UploadedImage]:
-    """Every file of a zip (any folder layout) as an upload; raises InvalidBatch."""
+    """Every file of a zip (any folder layout) as an upload, read when decoded;
+    raises InvalidBatch, naming the member and the limit, for a refused zip."""
     try:
-        return [UploadedImage(name, content) for name, content in read_zip_images(source)]
-    except DatasetError as exc:
+        reader = offload(ZipReader, source, batch_zip_limits())
+    except ArchiveError as exc:
         raise InvalidBatch([str(exc)]) from exc
+    return [
+        UploadedImage(display_name(member.parts[-1]), partial(_read_member, reader, member))
+        for member in reader.members
+    ]
 
 
-@dataclass(frozen=True)
-class _Decoded:
-    image_format: str
-    pixels: bytes  # 32x32 RGB uint8, as the model reads it
-
-
-def _decode_all(images: list[UploadedImage]) -> list[_Decoded]:
-    errors, prepared = [], []
-    for image in images:
-        try:
-            decoded, image_format = decode_with_format(image.content)
-        except InvalidImageError as exc:
-            errors.append(f"{image.name}: {exc}")
-            continue
-        prepared.append(_Decoded(image_format, image_to_uint8(decoded).tobytes()))
-    if errors:
-        raise InvalidBatch(errors)
-    return prepared
+def _read_member(reader: ZipReader, member: ZipMember) -> bytes:
+    try:
+        return reader.read(member)
+    except ArchiveError as exc:
+        raise InvalidBatch([str(exc)]) from exc
 
 
 def new_access_key() -> str:
@@ -97,24 +87,25 @@ def access_key_hash(key: str) -> str:
 
 
 def submit_batch_job(images: list[UploadedImage], user=None, access_key: str | None = None) -> Job:
-    """Validate every image (all or nothing), then store them a chunk at a time.
+    """Decode and store the images a chunk at a time (the API has read every
+    file's header before: one that is not an image refused the batch already).
 
     The job and its predictions belong to `user`; an anonymous caller's job is
     followed with `access_key` (new_access_key), of which only the hash is stored.
 
     Each chunk is queued as soon as its rows are committed, so workers predict
-    while later chunks are still being stored (bench/jobs_throughput.py measures
-    the overlap). If storing fails (a full disk, Redis down), the job is deleted
-    with every row and new file it made, and the error propagates: a failed submit
-    leaves nothing behind. Do not call this inside a transaction: the chunks would
-    then wait for its commit.
+    while later chunks are still being decoded and stored (bench/jobs_throughput.py
+    measures the overlap). If a chunk fails (a file that does not decode: InvalidBatch
+    listing that chunk's bad files; a full disk; Redis down), the job is deleted with
+    every row and new file it made, and the error propagates: a failed submit leaves
+    nothing behind. Do not call this inside a transaction: the chunks would then
+    wait for its commit.
     """
     if not images:
         raise InvalidBatch(["no images given"])
     production = ModelVersion.production()
     if production is None:
         raise NoProductionModel("no model version is in production yet")
-    prepared = _decode_all(images)
     job = Job(
         kind=Job.Kind.BATCH_INFERENCE,
         total=len(images),
@@ -129,8 +120,7 @@ def submit_batch_job(images: list[UploadedImage], user=None, access_key: str | N
     with new_files_removed_on_error():
         try:
             for first in range(0, len(images), size):
-                stop = min(first + size, len(images))
-                _store_chunk_items(job, first, images[first:stop], prepared[first:stop], scope)
+                _store_chunk(job, first, images[first : first + size], scope)
         except BaseException:
             if job.pk is not None:
                 _delete_job(job)
@@ -138,33 +128,35 @@ def submit_batch_job(images: list[UploadedImage], user=None, access_key: str | N
     return job
 
 
-def _store_chunk_items(
-    job: Job, first: int, images: list[UploadedImage], prepared: list[_Decoded], scope: str
-) -> None:
-    """Store one chunk's files and rows, and queue the chunk once they are committed.
+def _store_chunk(job: Job, first: int, images: list[UploadedImage], scope: str) -> None:
+    """Decode one chunk's images and store their copies, one at a time in a decode
+    thread (a request holds the small pixels of a chunk, never all its files); then
+    its rows, and queue the chunk once they are committed.
 
     The job row is created with the first chunk: a submit that dies before then
     leaves no job behind (a later one leaves a job whose stale heartbeat the
     recovery sweep fails)."""
     from predictions.tasks import predict_batch_chunk
 
-    stored = [
-        store_image_file("uploads", image.content, decoded.image_format, scope)
-        for image, decoded in zip(images, prepared, strict=True)
-    ]
+    errors, rows = [], []
+    for position, image in enumerate(images, start=first):
+        try:
+            upload = offload(prepare_upload, image.content)
+        except InvalidImageError as exc:
+            errors.append(f"{image.name}: {exc}")
+            continue
+        if not errors:
+            copy = upload.image
+            name, _ = store_image_file("uploads", copy.stored, copy.stored_format, scope)
+            rows.append((position, name, upload.sha256, image.name[:255], copy.pixels.tobytes()))
+    if errors:
+        raise InvalidBatch(errors)
     with transaction.atomic():
         if job.pk is None:
             job.save()
         else:
             jobs.heartbeat(job.pk)
-        insert_batch_items(
-            [
-                NewBatchItem(job.pk, position, name, sha256, image.name[:255], decoded.pixels)
-                for position, (image, decoded, (name, sha256)) in enumerate(
-                    zip(images, prepared, stored, strict=True), start=first
-                )
-            ]
-        )
+        insert_batch_items([NewBatchItem(job.pk, *row) for row in rows])
         stop = first + len(images)
         transaction.on_commit(lambda: predict_batch_chunk.delay(job.pk, first, stop))
 

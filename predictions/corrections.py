@@ -17,13 +17,19 @@ def add_to_training_set(
     Idempotent by content (sha256): an image already in the training set is left as
     it is; its current label is returned so the curator can relabel it instead.
     """
-    files = []
+    files, identities = [], []
     for prediction in predictions:
         with prediction.image.open("rb") as handle:
             files.append((prediction.original_name or prediction.image.name, handle.read()))
+        identities.append(prediction.image_sha256)  # the upload's, not the stored copy's
     summary = import_uploads(
-        files, label, split, source=TrainingImage.Source.PREDICTION, allow_new=allow_new
+        files,
+        label,
+        split,
+        source=TrainingImage.Source.PREDICTION,
+        identities=identities,
+        allow_new=allow_new,
     )
-    hashes = {prediction.image_sha256 for prediction in predictions}
+    hashes = set(identities)
     existing = TrainingImage.objects.filter(sha256__in=hashes).exclude(label=label)
     return summary, dict(existing.values_list("sha256", "label"))

@@ -15,10 +15,10 @@ from django.conf import settings
 from kombu.exceptions import OperationalError as QueueError
 
 from classifier_site.media import user_scope
-from ml_core.preprocessing import decode_with_format, image_to_array, to_uint8
+from classifier_site.uploads import offload
 from predictions.inference import encode_pixels
 from predictions.models import Prediction
-from training.imports import all_or_nothing, store_image_file
+from training.imports import Content, new_files_removed_on_error, prepare_upload, store_image_file
 
 
 class PredictionUnavailable(Exception):
@@ -33,28 +33,28 @@ def predict_image(
 
 
 def predict_images_now(
-    images: list[tuple[str, bytes]], source: str = Prediction.Source.API, user=None
+    images: list[tuple[str, Content]], source: str = Prediction.Source.API, user=None
 ) -> list[dict[str, Any]]:
     """Predict a few images synchronously, in order.
 
-    Every image is decoded first (one bad image raises InvalidImageError before
-    anything is stored or sent); then all requests are sent before waiting, so a
-    worker's micro-batching answers them together. The predictions belong to `user`
-    (a signed-in user); an anonymous caller's belong to nobody (staff only see them).
+    Each image is decoded and its re-encoded copy stored, one at a time in a decode
+    thread (one bad image raises InvalidImageError, and the copies stored so far are
+    removed); then all requests are sent before waiting, so a worker's
+    micro-batching answers them together. The predictions belong to `user` (a
+    signed-in user); an anonymous caller's belong to nobody (staff only see them).
     """
     owner = user if user is not None and user.is_authenticated else None
     scope = user_scope(owner)
     prepared = []
-    for original_name, content in images:
-        image, image_format = decode_with_format(content)
-        prepared.append((original_name, content, image_format, to_uint8(image_to_array(image))))
-    with all_or_nothing():  # one image that cannot be stored leaves none stored
-        stored = [
-            store_image_file("predictions", content, image_format, scope)
-            for _, content, image_format, _ in prepared
-        ]
+    with new_files_removed_on_error():
+        for original_name, content in images:
+            upload = offload(prepare_upload, content)
+            name, _ = store_image_file(
+                "predictions", upload.image.stored, upload.image.stored_format, scope
+            )
+            prepared.append((original_name, name, upload.sha256, upload.image.pixels))
     pending = []
-    for (original_name, _, _, pixels), (name, sha256) in zip(prepared, stored, strict=True):
+    for original_name, name, sha256, pixels in prepared:
         pending.append(
             _send(
                 kwargs={

@@ -8,7 +8,9 @@ can be bytes that are not UTF-8, which no HTTP client library would send.
 
 from __future__ import annotations
 
+import bz2
 import io
+import lzma
 import struct
 import zipfile
 import zlib
@@ -115,6 +117,99 @@ def _unsupported_compression(archive: bytes) -> bytes:
             data[found + offset : found + offset + 2] = struct.pack("<H", 97)
             start = found + 4
     return bytes(data)
+
+
+@dataclass(frozen=True)
+class RawMember:
+    """A zip member written byte by byte, so that it can lie: `declared` is the
+    uncompressed size and `crc` the CRC-32 that the headers claim."""
+
+    name: str
+    payload: bytes  # the compressed data as stored
+    method: int
+    declared: int
+    crc: int
+    flags: int = 0
+
+
+def raw_zip(members: list[RawMember]) -> bytes:
+    """A zip of `members` exactly as given (no zipfile checks on the way)."""
+    local, central = bytearray(), bytearray()
+    for member in members:
+        name = member.name.encode()
+        fixed = struct.pack(
+            "<HHHHHLLL", 20, member.flags, member.method, 0, 0x21,
+            member.crc, len(member.payload), member.declared,
+        )  # fmt: skip
+        central += (
+            b"PK\x01\x02" + struct.pack("<H", 20) + fixed
+            + struct.pack("<HHHHHLL", len(name), 0, 0, 0, 0, 0, len(local)) + name
+        )  # fmt: skip
+        local += b"PK\x03\x04" + fixed + struct.pack("<HH", len(name), 0) + name + member.payload
+    count = min(len(members), 0xFFFF)  # more entries than the field holds: it saturates
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, count, count, len(central), len(local), 0)
+    return bytes(local + central + end)
+
+
+def _compressed_zeros(size: int, compressor) -> bytes:
+    """`size` zero bytes through `compressor`, a megabyte at a time (little memory)."""
+    block, pieces = bytes(1 << 20), []
+    for start in range(0, size, len(block)):
+        pieces.append(compressor.compress(block[: min(len(block), size - start)]))
+    return b"".join([*pieces, compressor.flush()])
+
+
+def _deflated(data: bytes) -> bytes:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return compressor.compress(data) + compressor.flush()
+
+
+def _zeros_crc(size: int) -> int:
+    block, crc = bytes(1 << 20), 0
+    for start in range(0, size, len(block)):
+        crc = zlib.crc32(block[: min(len(block), size - start)], crc)
+    return crc
+
+
+@cache
+def lying_size_zip(inflated: int = 400 * 1024 * 1024, declared: int = 10) -> bytes:
+    """One deflate member of `inflated` zero bytes that declares `declared` bytes and
+    the CRC of that many zeros (400 MB by default, in a zip of about 400 KB)."""
+    payload = _compressed_zeros(inflated, zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS))
+    crc = zlib.crc32(bytes(declared))
+    return raw_zip([RawMember("cat/bomb.png", payload, zipfile.ZIP_DEFLATED, declared, crc)])
+
+
+@cache
+def bzip2_bomb(inflated: int = 400 * 1024 * 1024) -> bytes:
+    """One bzip2 member (method 12) of `inflated` zeros, honestly declared: 400 MB in
+    a few hundred bytes, far past deflate's ratio."""
+    payload = _compressed_zeros(inflated, bz2.BZ2Compressor(9))
+    return raw_zip(
+        [RawMember("cat/bomb.png", payload, zipfile.ZIP_BZIP2, inflated, _zeros_crc(inflated))]
+    )
+
+
+@cache
+def lzma_bomb(inflated: int = 64 * 1024 * 1024) -> bytes:
+    """One LZMA member (method 14, with zip's 4-byte LZMA header) of `inflated` zeros."""
+    compressor = lzma.LZMACompressor(format=lzma.FORMAT_RAW,
+                                     filters=[{"id": lzma.FILTER_LZMA1}])  # fmt: skip
+    properties = lzma._encode_filter_properties({"id": lzma.FILTER_LZMA1})
+    header = struct.pack("<BBH", 9, 4, len(properties)) + properties
+    payload = header + _compressed_zeros(inflated, compressor)
+    return raw_zip(
+        [RawMember("cat/bomb.png", payload, zipfile.ZIP_LZMA, inflated, _zeros_crc(inflated))]
+    )
+
+
+@cache
+def many_entries_zip(count: int = 100_000) -> bytes:
+    """`count` one-byte stored members (about 100 bytes of zip each)."""
+    return raw_zip(
+        [RawMember(f"t/{index}", b"x", zipfile.ZIP_STORED, 1, zlib.crc32(b"x"))
+         for index in range(count)]
+    )  # fmt: skip
 
 
 @cache
@@ -224,9 +319,41 @@ def archives() -> list[Archive]:
         Archive(
             "nested zip",
             _zip({"cat/inner.zip": _zip({"cat/a.png": png}), "outer.zip": _zip({"b.png": png})}),
-            REFUSE,  # a batch refuses any file that is not an image
-            ACCEPT,  # a class-folder import lists it as rejected
+            REFUSE,
+            REFUSE,  # the whole archive: it could hold anything
         ),
+        Archive(
+            "zip inside a zip, named .png",
+            _zip({"cat/a.png": _zip({"b.png": png})}),
+            REFUSE,
+            REFUSE,
+        ),
+        Archive(
+            "deflate member inflating past its declared size",
+            lying_size_zip(32 * 1024 * 1024),
+            REFUSE,
+            REFUSE,
+        ),
+        Archive("bzip2 member", bzip2_bomb(32 * 1024 * 1024), REFUSE, REFUSE),
+        Archive("LZMA member", lzma_bomb(8 * 1024 * 1024), REFUSE, REFUSE),
+        Archive(
+            "member smaller than declared",
+            raw_zip(
+                [
+                    RawMember("cat/a.png", png, zipfile.ZIP_STORED, len(png), zlib.crc32(png)),
+                    RawMember(
+                        "cat/b.png",
+                        _deflated(png),
+                        zipfile.ZIP_DEFLATED,
+                        len(png) + 9,
+                        zlib.crc32(png),
+                    ),
+                ]
+            ),
+            REFUSE,
+            REFUSE,
+        ),
+        Archive("100,000 entries", many_entries_zip(100_000), REFUSE, REFUSE),
         Archive(
             "non-UTF-8 member names",
             _zip_with_raw_names({b"cat/\xff\xfe.png": png}),
@@ -242,7 +369,9 @@ def archives() -> list[Archive]:
         ),
         Archive("corrupt zip", b"PK\x03\x04" + bytes(100), REFUSE, REFUSE),
         Archive("empty zip", _zip({}), REFUSE, REFUSE),
-        Archive("2000 tiny images", _zip(_distinct_tiny_pngs(2000)), ACCEPT, ACCEPT),
+        # More images than files per request (API_MAX_FILES) for a batch job; a training
+        # zip may hold API_MAX_TRAINING_ARCHIVE_FILES.
+        Archive("2000 tiny images", _zip(_distinct_tiny_pngs(2000)), REFUSE, ACCEPT),
     ]
 
 

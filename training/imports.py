@@ -3,6 +3,13 @@ their owner scope and content (classifier_site.media.stored_name).
 
 Idempotent by content: an image whose sha256 is already stored is skipped, so an
 import can be run again (or resumed after a crash) without adding duplicates.
+
+What is stored of an upload is its re-encoded copy (ml_core.preprocessing.
+reencode_for_storage: upright, no metadata, longest side capped). The `sha256`
+columns keep naming the bytes as uploaded, the image's identity for dedupe and
+idempotency (as before the copies were re-encoded, so rows stored earlier still
+match); the stored file is named by the sha256 of its own bytes, so that storage
+stays content-addressed and a file's name always tells whether it is intact.
 """
 
 from __future__ import annotations
@@ -15,35 +22,55 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from itertools import islice
+from functools import partial
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import transaction
 
 from classifier_site.media import TRAINING_SCOPE, stored_name
+from classifier_site.uploads import offload
 from ml_core.datasets import CifarDataset, ClassFolderReader
-from ml_core.preprocessing import InvalidImageError, encode_png, validate_image
+from ml_core.preprocessing import InvalidImageError, PreparedImage, encode_png, prepare_image
 from training.models import TrainingImage, check_label, check_new_classes, validate_label
 
 logger = logging.getLogger(__name__)
 
 INSERT_BATCH_SIZE = 500
+# Candidates are stored a chunk at a time; a chunk also holds at most this many bytes
+# of files (500 stored copies of up to 3 MB each would be 1.5 GB).
+INSERT_BATCH_BYTES = 32 * 1024 * 1024
 _EXTENSIONS = {"JPEG": "jpg", "TIFF": "tif", "MPO": "jpg"}
+
+# An upload's bytes, or a function reading them (called in a decode thread, so that
+# a request never holds every file it was sent).
+Content = bytes | Callable[[], bytes]
 
 
 @dataclass(frozen=True)
 class Candidate:
-    content: bytes
+    content: bytes  # the file to store
     label: str
     split: str
     original_name: str
     extension: str
+    sha256: str  # the image's identity: of the bytes as uploaded (see the module doc)
 
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.content).hexdigest()
+
+@dataclass(frozen=True)
+class PreparedUpload:
+    sha256: str  # of the bytes as uploaded
+    image: PreparedImage  # the model's pixels and the re-encoded copy to store
+
+
+def prepare_upload(content: Content) -> PreparedUpload:
+    """Read, hash, decode and re-encode one upload: heavy, so callers run it through
+    `offload`. Raises InvalidImageError."""
+    data = content() if callable(content) else content
+    image = prepare_image(data, settings.STORED_IMAGE_MAX_SIDE)
+    return PreparedUpload(hashlib.sha256(data).hexdigest(), image)
 
 
 @dataclass
@@ -168,9 +195,17 @@ def _create_file(name: str, content: bytes) -> str | None:
     return name
 
 
-def _chunks(items: Iterable[Candidate], size: int) -> Iterator[list[Candidate]]:
-    iterator = iter(items)
-    while chunk := list(islice(iterator, size)):
+def _chunks(items: Iterable[Candidate]) -> Iterator[list[Candidate]]:
+    """At most INSERT_BATCH_SIZE candidates and about INSERT_BATCH_BYTES at a time."""
+    chunk: list[Candidate] = []
+    size = 0
+    for item in items:
+        chunk.append(item)
+        size += len(item.content)
+        if len(chunk) >= INSERT_BATCH_SIZE or size >= INSERT_BATCH_BYTES:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
         yield chunk
 
 
@@ -180,7 +215,7 @@ def store_candidates(
     summary: ImportSummary,
     on_progress: Callable[[int], None] = lambda count: None,
 ) -> ImportSummary:
-    for chunk in _chunks(candidates, INSERT_BATCH_SIZE):
+    for chunk in _chunks(candidates):
         by_hash = {candidate.sha256: candidate for candidate in chunk}
         summary.already_present += len(chunk) - len(by_hash)  # duplicates within the chunk
         present = set(
@@ -191,10 +226,11 @@ def store_candidates(
         for sha256, candidate in by_hash.items():
             if sha256 in present:
                 continue
+            file_sha256 = hashlib.sha256(candidate.content).hexdigest()
             name = _store_file(
-                stored_name("training", TRAINING_SCOPE, sha256, candidate.extension),
+                stored_name("training", TRAINING_SCOPE, file_sha256, candidate.extension),
                 candidate.content,
-                sha256,
+                file_sha256,
             )
             rows.append(
                 TrainingImage(
@@ -218,12 +254,14 @@ def cifar_candidates(dataset: CifarDataset) -> Iterator[Candidate]:
         for index, (pixels, label_index) in enumerate(
             zip(arrays.images, arrays.labels, strict=True)
         ):
+            content = encode_png(pixels)  # stored as it is: no metadata, 32x32
             yield Candidate(
-                content=encode_png(pixels),
+                content=content,
                 label=dataset.class_names[label_index],
                 split=split,
                 original_name=f"cifar-{split}-{index:05d}.png",
                 extension="png",
+                sha256=hashlib.sha256(content).hexdigest(),
             )
 
 
@@ -237,28 +275,34 @@ def import_cifar_dataset(
     )
 
 
+def _candidate(upload: PreparedUpload, label: str, split: str, name: str) -> Candidate:
+    stored = upload.image
+    return Candidate(
+        content=stored.stored,
+        label=label,
+        split=split,
+        original_name=name,
+        extension=_extension(stored.stored_format),
+        sha256=upload.sha256,
+    )
+
+
 def _folder_candidates(
     reader: ClassFolderReader,
     split: str,
     summary: ImportSummary,
     on_progress: Callable[[int], None],
 ) -> Iterator[Candidate]:
-    for labeled in reader:
+    for entry in reader.entries:
         try:
-            validate_label(labeled.label)
-            image_format = validate_image(labeled.content)
+            validate_label(entry.label)
+            upload = offload(prepare_upload, partial(reader.read, entry))
         except (ValidationError, InvalidImageError) as exc:
             reason = exc.messages[0] if isinstance(exc, ValidationError) else str(exc)
-            summary.rejected.append(f"{labeled.label}/{labeled.name}: {reason}")
+            summary.rejected.append(f"{entry.label}/{entry.name}: {reason}")
             on_progress(1)
             continue
-        yield Candidate(
-            content=labeled.content,
-            label=labeled.label,
-            split=split,
-            original_name=labeled.name,
-            extension=_extension(image_format),
-        )
+        yield _candidate(upload, entry.label, split, entry.name)
 
 
 def import_class_folder(
@@ -271,7 +315,8 @@ def import_class_folder(
     """Import `<class>/<image>` files; undecodable files and bad labels are rejected.
 
     A folder naming no known class is refused (ValidationError, code unknown_label)
-    before anything is stored, unless `allow_new`."""
+    before anything is stored, unless `allow_new`. A zip member that the reader
+    refuses (DatasetError) stops the import."""
     check_new_classes([label for label in reader.labels if _is_valid(label)], allow_new)
     summary = ImportSummary()
     candidates = _folder_candidates(reader, split, summary, on_progress)
@@ -287,33 +332,40 @@ def _is_valid(label: str) -> bool:
 
 
 def import_uploads(
-    files: list[tuple[str, bytes]],
+    files: list[tuple[str, Content]],
     label: str,
     split: str,
     summary: ImportSummary | None = None,
     source: str = TrainingImage.Source.UPLOAD,
+    identities: list[str] | None = None,
     *,
     allow_new: bool,
 ) -> ImportSummary:
     """Uploaded files (or corrected predictions' images, with `source`), all with one
-    label; files that do not decode are rejected. An invalid label, or one naming no
-    known class unless `allow_new`, raises ValidationError."""
+    label; files that do not decode are rejected. `identities`: each file's sha256
+    when it is not that of its bytes (a prediction's stored copy keeps the sha256 of
+    the upload it came from). An invalid label, or one naming no known class unless
+    `allow_new`, raises ValidationError."""
     summary = summary or ImportSummary()
     check_label(label, allow_new)
-    candidates = []
-    for name, content in files:
+    return store_candidates(
+        _upload_candidates(files, label, split, summary, identities), source, summary
+    )
+
+
+def _upload_candidates(
+    files: list[tuple[str, Content]],
+    label: str,
+    split: str,
+    summary: ImportSummary,
+    identities: list[str] | None,
+) -> Iterator[Candidate]:
+    for index, (name, content) in enumerate(files):
         try:
-            image_format = validate_image(content)
+            upload = offload(prepare_upload, content)
         except InvalidImageError as exc:
             summary.rejected.append(f"{name}: {exc}")
             continue
-        candidates.append(
-            Candidate(
-                content=content,
-                label=label,
-                split=split,
-                original_name=name,
-                extension=_extension(image_format),
-            )
-        )
-    return store_candidates(candidates, source, summary)
+        if identities is not None:
+            upload = PreparedUpload(identities[index], upload.image)
+        yield _candidate(upload, label, split, name)

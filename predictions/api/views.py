@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from classifier_site.api import CanPredict, MultipartPostMixin, error
 from classifier_site.media import signed_url
+from classifier_site.uploads import check_request_pixels, read_upload
 from classifier_site.visibility import visible_to
 from ml_core.datasets import display_name
 from ml_core.preprocessing import InvalidImageError
@@ -49,6 +50,7 @@ class PredictView(APIView):
         responses={
             200: PredictResponseSerializer,
             400: OpenApiResponse(description="not an image, empty, too large"),
+            413: OpenApiResponse(description="the request's bytes or pixels are over budget"),
             503: OpenApiResponse(description="no production model, or no worker answered"),
         },
     )
@@ -72,6 +74,7 @@ class PredictManyView(APIView):
         responses={
             200: PredictManyResponseSerializer,
             400: OpenApiResponse(description="a file is not an image, or too many files"),
+            413: OpenApiResponse(description="the request's bytes or pixels are over budget"),
             503: OpenApiResponse(description="no production model, or no worker answered"),
         },
     )
@@ -84,12 +87,10 @@ class PredictManyView(APIView):
 
 
 def _predict(request: Request, uploads: list, top_k: int, shape) -> Response:
+    images = [(display_name(upload.name or ""), read_upload(upload)) for upload in uploads]
+    check_request_pixels(images)
     try:
-        results = predict_images_now(
-            [(display_name(upload.name or ""), upload.read()) for upload in uploads],
-            Prediction.Source.API,
-            request.user,
-        )
+        results = predict_images_now(images, Prediction.Source.API, request.user)
     except InvalidImageError as exc:
         field = "image" if len(uploads) == 1 else "images"
         return error(400, "invalid input", errors={field: [str(exc)]})
@@ -244,6 +245,7 @@ class BatchJobViewSet(
         responses={
             202: BatchJobCreatedSerializer,
             400: OpenApiResponse(description="a file is not an image, or limits exceeded"),
+            413: OpenApiResponse(description="the request's bytes or pixels are over budget"),
             503: OpenApiResponse(description="no production model"),
             507: OpenApiResponse(description="the server cannot store uploads right now"),
         },
@@ -256,9 +258,11 @@ class BatchJobViewSet(
                 images = batch.images_from_zip(archive)
             else:
                 images = [
-                    batch.UploadedImage(display_name(upload.name or ""), upload.read())
+                    batch.UploadedImage(display_name(upload.name or ""), read_upload(upload))
                     for upload in serializer.validated_data["images"]
                 ]
+            if problems := check_request_pixels((image.name, image.content) for image in images):
+                raise batch.InvalidBatch(problems)  # before anything is stored
             user = request.user if request.user.is_authenticated else None
             access_key = None if user else batch.new_access_key()
             # Leaves nothing behind if it fails.

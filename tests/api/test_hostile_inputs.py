@@ -6,17 +6,28 @@ is changed."""
 from __future__ import annotations
 
 import hashlib
+import io
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.contrib.auth.models import Permission, User
+from PIL import Image
 from rest_framework.test import APIClient
 
 from ml_core.preprocessing import encode_png
 from predictions.models import BatchItem, Prediction
 from tests.api.conftest import client_for
-from tests.hostile_inputs import ACCEPT, Archive, Case, archives, image_files, multipart, valid_png
+from tests.hostile_inputs import (
+    ACCEPT,
+    Archive,
+    Case,
+    _zip,
+    archives,
+    image_files,
+    multipart,
+    valid_png,
+)
 from tests.workers import JOB_TEST, register_version
 from training import jobs
 from training.imports import import_uploads
@@ -268,3 +279,60 @@ def test_a_file_whose_name_is_not_utf8_is_not_taken_for_an_image(stored_before, 
         response = post(client, endpoint, [upload], label)
         assert response.status_code == 400, endpoint
         assert problems_with(response, endpoint) == []
+
+
+def png_of(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (40, 90, 200)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_a_body_over_the_byte_budget_is_refused_413_before_it_is_read(
+    stored_before, curator, settings
+):
+    settings.API_MAX_REQUEST_BYTES = 100_000
+    big = bytes(range(256)) * 500  # 128,000 bytes: under the per-file limit
+    problems = []
+    for endpoint in ENDPOINTS:
+        client = curator if endpoint == "training-images" else APIClient()
+        field = "image" if endpoint == "predict" else "images"
+        label = {"label": "cat"} if endpoint == "training-images" else {}
+        response = post(client, endpoint, [(field, b"big.png", big)], label)
+        problems += problems_with(response, f"big body -> {endpoint}")
+        if response.status_code != 413 or "100,000 bytes" not in response.json()["detail"]:
+            problems.append(f"big body -> {endpoint}: {response.status_code} {response.content}")
+        elif response.json()["limit"] != 100_000:
+            problems.append(f"big body -> {endpoint}: limit {response.json()['limit']}")
+    assert not problems, "\n".join(problems)
+
+
+def test_images_over_the_pixel_budget_are_refused_413_before_decoding(
+    stored_before, curator, settings
+):
+    """Two 800x800 images (1.28 megapixels) against a budget of 1 megapixel: refused,
+    in files and in zips; one of them alone passes."""
+    settings.API_MAX_REQUEST_PIXELS = 1_000_000
+    image = png_of(800, 800)
+    archive = _zip({"cat/a.png": image, "cat/b.png": png_of(800, 801)})
+    two = [(b"a.png", image), (b"b.png", png_of(801, 800))]
+    requests = {
+        "predict/many": post(APIClient(), "predict/many", [("images", *file) for file in two]),
+        "batch-jobs images": post(APIClient(), "batch-jobs", [("images", *file) for file in two]),
+        "batch-jobs archive": post(APIClient(), "batch-jobs", [("archive", b"a.zip", archive)]),
+        "training-images images": post(
+            curator, "training-images", [("images", *file) for file in two], {"label": "cat"}
+        ),
+        "training-images archive": post(
+            curator, "training-images", [("archive", b"a.zip", archive)], {"split": "train"}
+        ),
+    }
+    problems = []
+    for what, response in requests.items():
+        problems += problems_with(response, what)
+        detail = response.json().get("detail", "")
+        if response.status_code != 413 or "1,000,000 pixels" not in detail:
+            problems.append(f"{what}: {response.status_code} {response.content[:300]}")
+    assert not problems, "\n".join(problems)
+    assert TrainingImage.objects.filter(original_name__in=["a.png", "b.png"]).count() == 0
+    alone = post(APIClient(), "predict", [("image", b"a.png", image)])
+    assert alone.status_code == 200, alone.content

@@ -96,7 +96,7 @@ def test_zip_of_class_folders(curator, mini_dataset):
 def test_corrupt_zip_is_a_400(curator):
     response = upload(curator, archive=SimpleUploadedFile("x.zip", b"PK\x03\x04junk"))
     assert response.status_code == 400
-    assert "not a folder or a valid zip" in response.json()["errors"]["archive"][0]
+    assert "x.zip: not a valid zip" in response.json()["errors"]["archive"][0]
 
 
 def test_anonymous_and_unprivileged_users_cannot_upload(api, viewer, mini_dataset):

@@ -258,10 +258,13 @@ class Deployment:
                    "--schedule", schedule, "--loglevel", "INFO"]  # fmt: skip
         self.beat = _spawn(command, self.folder / "beat.log", self.environment, cwd=ROOT)
 
-    def start_web(self, keep_alive_seconds: int = 2) -> None:
+    def start_web(
+        self, keep_alive_seconds: int = 2, worker_class: str = "gthread", workers: int = 2
+    ) -> None:
+        """gunicorn; `worker_class="gevent"` as in production (gunicorn.conf.py)."""
         command = [sys.executable, "-m", "gunicorn", "classifier_site.wsgi:application",
-                   "--bind", f"127.0.0.1:{self.web_port}", "--worker-class", "gthread",
-                   "--workers", "2", "--threads", "4", "--graceful-timeout", "30",
+                   "--bind", f"127.0.0.1:{self.web_port}", "--worker-class", worker_class,
+                   "--workers", str(workers), "--threads", "4", "--graceful-timeout", "30",
                    "--keep-alive", str(keep_alive_seconds), "--no-control-socket"]  # fmt: skip
         self.web = _spawn(command, self.folder / "web.log", self.environment, cwd=ROOT)
         wait_for(self._web_answers, START_TIMEOUT_SECONDS, 0.1, "the web server to start")

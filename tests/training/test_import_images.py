@@ -6,6 +6,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from PIL import Image
 
+from tests.hostile_inputs import lying_size_zip
+from tests.stored_images import photo_with_metadata, png_with_metadata, sha256, stored_problems
 from training.models import TrainingImage
 
 
@@ -40,7 +42,8 @@ def test_zip_of_class_folders_imports_decodable_images_with_folder_labels(class_
     assert "dog/notes.png: not an image format that can be decoded" in err
     assert "bad$label/x.png: 'bad$label' is not a valid label" in err
     rows = {(row.label, row.image.name.rsplit(".", 1)[1]) for row in TrainingImage.objects.all()}
-    assert rows == {("cat", "png"), ("cat", "jpg"), ("dog", "webp")}
+    # Stored copies keep the format family: JPEG stays JPEG, anything else is PNG.
+    assert rows == {("cat", "png"), ("cat", "jpg"), ("dog", "png")}
     assert set(TrainingImage.objects.values_list("source", flat=True)) == {"folder"}
 
 
@@ -104,3 +107,28 @@ def test_a_class_folder_whose_name_ends_in_a_newline_is_rejected(tmp_path):
     assert "Imported 1 new images into the train split; 0 already present; 1 rejected." in out
     assert "is not a valid label" in err
     assert list(TrainingImage.objects.values_list("label", flat=True)) == ["dog"]
+
+
+@pytest.mark.django_db
+def test_imported_images_are_stored_upright_capped_and_without_metadata(tmp_path):
+    uploads = {"photo.jpg": photo_with_metadata(), "scan.png": png_with_metadata()}
+    folder = tmp_path / "dataset"
+    (folder / "cat").mkdir(parents=True)
+    for name, content in uploads.items():
+        (folder / "cat" / name).write_bytes(content)
+    run(str(folder))
+    for row in TrainingImage.objects.all():
+        upload = uploads[row.original_name]
+        assert stored_problems(row.image.read(), upload) == [], row.original_name
+        assert row.sha256 == sha256(upload)  # the identity: a second import adds nothing
+    out, _ = run(str(folder))
+    assert "Imported 0 new images into the train split; 2 already present" in out
+
+
+@pytest.mark.django_db
+def test_a_member_inflating_past_its_declared_size_stops_the_import(tmp_path):
+    archive = tmp_path / "bomb.zip"
+    archive.write_bytes(lying_size_zip(64 * 1024 * 1024))
+    with pytest.raises(CommandError, match="cat/bomb.png inflates to more than the 10 bytes"):
+        run(str(archive))
+    assert not TrainingImage.objects.exists()

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from functools import partial
+
 import django_filters
 import redis
 from django import forms
@@ -18,8 +20,14 @@ from rest_framework.views import APIView
 
 from classifier_site.api import MultipartPostMixin, error, may_view, refuse_any_field, requires
 from classifier_site.celery import app as celery_app
+from classifier_site.uploads import (
+    check_request_pixels,
+    offload,
+    read_upload,
+    training_zip_limits,
+)
 from ml_core.config import TrainingConfig
-from ml_core.datasets import MAX_ZIP_TOTAL_BYTES, ClassFolderReader, DatasetError, display_name
+from ml_core.datasets import ClassFolderReader, DatasetError, display_name
 from training import jobs
 from training.api.serializers import (
     ImportSummarySerializer,
@@ -357,7 +365,14 @@ class TrainingImageViewSet(
         counts = list(rows)
         return Response({"total": sum(row["count"] for row in counts), "counts": counts})
 
-    @extend_schema(request=TrainingUploadSerializer, responses={201: ImportSummarySerializer})
+    @extend_schema(
+        request=TrainingUploadSerializer,
+        responses={
+            201: ImportSummarySerializer,
+            400: OpenApiResponse(description="a refused zip, a bad label, or limits exceeded"),
+            413: OpenApiResponse(description="the request's bytes or pixels are over budget"),
+        },
+    )
     def create(self, request: Request) -> Response:
         serializer = TrainingUploadSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -366,19 +381,22 @@ class TrainingImageViewSet(
         # neither rows nor files from this upload.
         if archive := data.get("archive"):
             try:
-                with (
-                    ClassFolderReader(archive, max_total_bytes=MAX_ZIP_TOTAL_BYTES) as reader,
-                    all_or_nothing(),
-                ):
-                    summary = import_class_folder(
-                        reader, data["split"], allow_new=data["new_class"]
+                with offload(ClassFolderReader, archive, training_zip_limits()) as reader:
+                    check_request_pixels(
+                        (entry.name, partial(reader.read, entry)) for entry in reader.entries
                     )
+                    with all_or_nothing():
+                        summary = import_class_folder(
+                            reader, data["split"], allow_new=data["new_class"]
+                        )
             except DatasetError as exc:
                 return error(400, "invalid input", errors={"archive": [str(exc)]})
             except DjangoValidationError as exc:  # folders of unknown classes
                 return error(400, "invalid input", errors={"archive": [label_error(exc)]})
         else:
-            files = [(display_name(upload.name or ""), upload.read()) for upload in data["images"]]
+            uploads = data["images"]
+            files = [(display_name(upload.name or ""), read_upload(upload)) for upload in uploads]
+            check_request_pixels(files)
             with all_or_nothing():
                 summary = import_uploads(
                     files, data["label"], data["split"], allow_new=data["new_class"]
