@@ -1,7 +1,8 @@
 """What every upload endpoint stores of an image: a copy re-encoded upright, with
 its longest side capped (STORED_IMAGE_MAX_SIDE) and no metadata (EXIF and its GPS
 position, XMP, comments, text chunks, ICC profile), in the format family of the
-upload; its row's sha256 is that of the bytes uploaded, its file named by its own."""
+upload; its row's sha256 is that of the bytes uploaded, and its file name (a keyed
+hash) reveals neither."""
 
 from __future__ import annotations
 
@@ -73,8 +74,8 @@ def problems_of(rows, files: dict[str, bytes], hash_field: str) -> list[str]:
         ]
         if getattr(row, hash_field) != sha256(upload):
             problems.append(f"{row.original_name}: {hash_field} is not that of the upload")
-        if sha256(stored) not in row.image.name:
-            problems.append(f"{row.original_name}: {row.image.name} is not named by its content")
+        if sha256(stored) in row.image.name or sha256(upload) in row.image.name:
+            problems.append(f"{row.original_name}: {row.image.name} reveals its content hash")
     assert len(rows) == len(files), rows
     return problems
 
