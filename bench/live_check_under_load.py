@@ -4,7 +4,7 @@ Usage:
     python bench/live_check_under_load.py [--checkout NAME=PATH ...] [--rounds 3]
                                           [--seconds 45]
 
-Each checkout (default: this one, as `after`; e.g. `--checkout before=/work/main
+Each checkout (default: this one, as `after`; e.g. `--checkout before=../older-checkout
 --checkout after=.`) is served in turn by a private gunicorn with ONE gevent worker
 process (its own gunicorn.conf.py, as in production), the checkouts alternating
 round after round in one session; Redis, PostgreSQL and an inference worker (an
