@@ -88,9 +88,9 @@ multihost: $(STAMP) test-data
 	$(BIN)/python scripts/multihost_check.py
 
 ## loadtest: the Locust scenarios x 1, 2, 3 inference processes on a private stack;
-## CSVs in locust/results/, the summary table into README.md (about 14 minutes)
+## CSVs in locust/results/, the summary table into docs/load-tests.md (about 14 minutes)
 loadtest: $(STAMP) test-data
-	$(BIN)/python locust/loadtest.py --write-readme $(LOADTEST_ARGS)
+	$(BIN)/python locust/loadtest.py --write-docs $(LOADTEST_ARGS)
 
 import: migrate
 	$(BIN)/python manage.py import_cifar "$(CIFAR_ARCHIVE)"

@@ -11,7 +11,7 @@ and spread over the seeds, the model's parameters and MFLOPs per image.
 
 Every `TrainingConfig` field is an option (`--weight-decay`, `--cutout-size`, ...).
 No database: ml_core and the archive only. Not part of the test suite (it runs
-for tens of minutes); README "Model quality" shows its output.
+for tens of minutes); docs/model-quality.md shows its output.
 """
 
 from __future__ import annotations

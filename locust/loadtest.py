@@ -2,7 +2,7 @@
 
     python locust/loadtest.py                      # every scenario x 1, 2, 3 inference processes
     python locust/loadtest.py --scenarios predict-50 --workers 2 --run-time 30
-    python locust/loadtest.py --write-readme       # what `make loadtest` runs
+    python locust/loadtest.py --write-docs         # what `make loadtest` runs
 
 For each scenario and inference-process count it starts, on this machine: a private
 redis-server, a fresh copy of a prepared SQLite database (migrated, the mini archive
@@ -12,7 +12,7 @@ that many pool processes, as the Procfile does. After a warm-up (every pool proc
 loads TensorFlow and the model) Locust runs headless and writes its CSVs to
 locust/results/<scenario>-w<N>_*.csv. The summary table (requests/s, p50, p95, p99
 and failure rate per endpoint) goes to locust/results/summary.md and, with
---write-readme, into README.md between the loadtest markers.
+--write-docs, into docs/load-tests.md between the loadtest markers.
 
 The model has random weights unless --model-dir names a trained version's folder:
 the architecture, hence the cost of a prediction, is the same.
@@ -44,8 +44,9 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "locust" / "results"
 VENV_BIN = Path(sys.executable).parent
-README_BEGIN = "<!-- loadtest-results:begin -->"
-README_END = "<!-- loadtest-results:end -->"
+DOCS_PAGE = ROOT / "docs" / "load-tests.md"
+DOCS_BEGIN = "<!-- loadtest-results:begin -->"
+DOCS_END = "<!-- loadtest-results:end -->"
 MIXED = ["ApiClient", "DashboardViewer", "BatchSubmitter", "Curator"]
 WARM_UP_SECONDS = 300
 TARGET = {"scenario": "predict-50", "p95_ms": 150, "requests_per_second": 300}
@@ -457,14 +458,13 @@ def summary(rows: list[Row], cpu: dict[str, dict[str, float]], arguments, starte
     return "\n".join(header + body + cpu_table + footer) + "\n"
 
 
-def write_readme(text: str) -> None:
-    readme = ROOT / "README.md"
-    content = readme.read_text()
-    if README_BEGIN not in content or README_END not in content:
-        raise SystemExit(f"README.md lacks the markers {README_BEGIN} ... {README_END}")
-    before, rest = content.split(README_BEGIN, 1)
-    after = rest.split(README_END, 1)[1]
-    readme.write_text(f"{before}{README_BEGIN}\n{text}{README_END}{after}")
+def write_docs(text: str) -> None:
+    content = DOCS_PAGE.read_text()
+    if DOCS_BEGIN not in content or DOCS_END not in content:
+        raise SystemExit(f"{DOCS_PAGE} lacks the markers {DOCS_BEGIN} ... {DOCS_END}")
+    before, rest = content.split(DOCS_BEGIN, 1)
+    after = rest.split(DOCS_END, 1)[1]
+    DOCS_PAGE.write_text(f"{before}{DOCS_BEGIN}\n{text}{DOCS_END}{after}")
 
 
 def main() -> int:
@@ -487,7 +487,9 @@ def main() -> int:
     parser.add_argument(
         "--archive", default=str(ROOT / "data" / "cifar-10-mini" / "cifar-10-python.tar.gz")
     )
-    parser.add_argument("--write-readme", action="store_true", help="publish the table")
+    parser.add_argument(
+        "--write-docs", action="store_true", help="publish the table in docs/load-tests.md"
+    )
     parser.add_argument(
         "--profile",
         action="store_true",
@@ -565,9 +567,9 @@ def main() -> int:
     text = summary(rows, cpu, arguments, started)
     (RESULTS / "summary.md").write_text(text)
     print("\n" + text)
-    if arguments.write_readme:
-        write_readme(text)
-        print("README.md updated between the loadtest markers.")
+    if arguments.write_docs:
+        write_docs(text)
+        print("docs/load-tests.md updated between the loadtest markers.")
     return 0
 
 
