@@ -1,4 +1,4 @@
-"""Django settings, read from environment variables (see README "Configuration").
+"""Django settings, read from environment variables (docs/operations.md, "Configuration").
 
 Invalid values raise ImproperlyConfigured at start-up, naming the variable.
 """
@@ -42,7 +42,7 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::
 # Origins trusted for CSRF on HTTPS, e.g. https://classifier.example.com.
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
-# --- HTTPS and security headers (production mode turns them on; see README) --------
+# --- HTTPS and security headers (production mode turns them on; docs/deployment.md) ---
 # Cookies only over HTTPS, and never readable by page scripts (the CSRF cookie must
 # stay readable: the dashboard's scripts send it back as the X-CSRFToken header).
 SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", PRODUCTION)

@@ -1,7 +1,7 @@
 """The training recipe's knobs and their defaults (the defaults are the recipe).
 
 Kept apart from ml_core.training so that the web process can validate and store
-training parameters without importing TensorFlow. README "Model quality" logs the
+training parameters without importing TensorFlow. docs/model-quality.md logs the
 experiments that chose these defaults.
 """
 

@@ -1,4 +1,4 @@
-"""Shared fixtures. The CIFAR-10 mini archive is the test data (see README "Tests")."""
+"""Shared fixtures. The CIFAR-10 mini archive is the test data (docs/development.md, "Tests")."""
 
 import os
 from pathlib import Path
