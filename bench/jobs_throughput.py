@@ -24,25 +24,28 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from private_django import set_up
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-SCRATCH, REDIS_URL = set_up("jobs-bench-")
+from harness.django_env import private_django
+
+SCRATCH, REDIS_URL = private_django("jobs-bench-")
 
 import numpy as np  # noqa: E402
-import psutil  # noqa: E402
 import redis  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 
+from harness.measure import cpu_seconds  # noqa: E402
+from harness.workers import Worker  # noqa: E402
 from ml_core.artifacts import save_untrained_model  # noqa: E402
 from ml_core.predictor import Predictor  # noqa: E402
 from ml_core.preprocessing import INPUT_SHAPE, encode_png  # noqa: E402
 from predictions import batch  # noqa: E402
 from predictions.single import predict_image  # noqa: E402
-from tests.workers import Worker  # noqa: E402
 from training.models import Job, ModelVersion  # noqa: E402
 
 FORWARD_BATCH = 64
@@ -94,10 +97,9 @@ def start_workers(count: int, logs: Path, **environment) -> list[Worker]:
     return [
         Worker(
             f"bench{index}",
-            "inference,batch",
+            {**WORKER_ENVIRONMENT, **{k: str(v) for k, v in environment.items()}},
+            logs / f"bench{index}-{time.monotonic_ns()}.log",
             prefetch=int(environment.get("INFERENCE_MAX_BATCH_SIZE", 32)),
-            environment={**WORKER_ENVIRONMENT, **{k: str(v) for k, v in environment.items()}},
-            log_dir=logs,
         )
         for index in range(count)
     ]
@@ -117,18 +119,17 @@ def random_pngs(count: int, seed: int) -> list[bytes]:
     return [encode_png(image) for image in random_images(count, seed)]
 
 
-def cpu_seconds(processes: list[psutil.Process]) -> float:
-    return sum(sum(process.cpu_times()[:2]) for process in processes)
-
-
 def batch_job_throughput(pngs: list[bytes], workers: list[Worker]) -> dict:
     """Images/s from submit to all rows stored, seconds the submit call took, and CPU
     ms per image in this (the submitting) process and in the workers' processes."""
     images = [batch.UploadedImage(f"{index}.png", content) for index, content in enumerate(pngs)]
-    submitter = [psutil.Process()]
-    pools = [psutil.Process(worker.process.pid) for worker in workers]
-    pools += [child for pool in pools for child in pool.children(recursive=True)]
-    cpu_before = cpu_seconds(submitter), cpu_seconds(pools)
+
+    def cpu_used() -> tuple[float, float]:
+        """This process alone (its children are the workers), and the workers' trees."""
+        pools = sum(cpu_seconds(worker.process.pid) for worker in workers)
+        return cpu_seconds(os.getpid(), children=False), pools
+
+    cpu_before = cpu_used()
     started = time.time()
     job = batch.submit_batch_job(images)
     queued = time.time()
@@ -136,7 +137,7 @@ def batch_job_throughput(pngs: list[bytes], workers: list[Worker]) -> dict:
     # slow and take no CPU from the workers being measured (workers share this clock).
     while not Job.objects.get(pk=job.pk).is_finished:
         time.sleep(0.2)
-    cpu_after = cpu_seconds(submitter), cpu_seconds(pools)
+    cpu_after = cpu_used()
     job.refresh_from_db()
     return {
         "rate": len(pngs) / (job.finished_at.timestamp() - started),
@@ -183,9 +184,9 @@ def main() -> None:
 
     arrays = pixels.astype(np.float32) / 255
     forward, with_decoding = raw_throughput(predictor, arrays, pngs)
-    cpu_before = cpu_seconds([psutil.Process()])
+    cpu_before = cpu_seconds(os.getpid(), children=False)
     forward_throughput(predictor, arrays)
-    forward_cpu = (cpu_seconds([psutil.Process()]) - cpu_before) * 1000 / len(pixels)
+    forward_cpu = (cpu_seconds(os.getpid(), children=False) - cpu_before) * 1000 / len(pixels)
     print(f"ml_core raw, batch {FORWARD_BATCH}: forward {forward:.0f} images/s "
           f"({forward_cpu:.2f} ms of CPU per image); "
           f"decode + preprocess + forward {with_decoding:.0f} images/s")  # fmt: skip

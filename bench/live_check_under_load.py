@@ -8,7 +8,7 @@ Each checkout (default: this one, as `after`; e.g. `--checkout before=../older-c
 --checkout after=.`) is served in turn by a private gunicorn with ONE gevent worker
 process (its own gunicorn.conf.py, as in production), the checkouts alternating
 round after round in one session; Redis, PostgreSQL and an inference worker (an
-untrained model) are private and shared by the runs (tests/faults/services.py).
+untrained model) are private and shared by the runs (harness.deployment).
 
 Per run:
 1. hostile uploads, one at a time: the web worker's peak resident memory (sampled
@@ -42,15 +42,10 @@ import psutil  # noqa: E402
 import requests  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from tests.faults.services import (  # noqa: E402
-    Deployment,
-    _spawn,
-    _terminate,
-    artifacts_for_untrained_model,
-    free_port,
-)
-from tests.hostile_inputs import bzip2_bomb, lying_size_zip, many_entries_zip  # noqa: E402
-from tests.workers import wait_for  # noqa: E402
+from harness.deployment import Deployment, artifacts_for_untrained_model  # noqa: E402
+from harness.hostile_inputs import bzip2_bomb, lying_size_zip, many_entries_zip  # noqa: E402
+from harness.measure import PeakRss  # noqa: E402
+from harness.web import WebServer  # noqa: E402
 
 CLASS_NAMES = ["airplane", "automobile", "bird", "cat", "deer",
                "dog", "frog", "horse", "ship", "truck"]  # fmt: skip
@@ -83,52 +78,16 @@ def hostile_uploads() -> dict[str, tuple[str, list, bool]]:
     }  # fmt: skip
 
 
-class PeakRss:
-    """The highest resident set size of a process while the block runs."""
-
-    def __init__(self, process: psutil.Process) -> None:
-        self.process, self.peak, self._running = process, 0, True
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        while self._running:
-            self.peak = max(self.peak, self.process.memory_info().rss)
-            time.sleep(0.01)
-
-    def __enter__(self) -> PeakRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._running = False
-        self._thread.join()
-        self.peak = max(self.peak, self.process.memory_info().rss)
-
-
-class WebServer:
+def start_web(checkout: Path, deployment: Deployment, folder: Path) -> WebServer:
     """gunicorn from `checkout` with its own gunicorn.conf.py: one gevent process."""
+    environment = {**deployment.environment, "PYTHONDONTWRITEBYTECODE": "1"}  # only read
+    return WebServer(environment, folder / "web.log", checkout=checkout,
+                     worker_class="gevent", workers=1)  # fmt: skip
 
-    def __init__(self, checkout: Path, deployment: Deployment, folder: Path) -> None:
-        port = free_port(range(8400, 8500))
-        self.url = f"http://127.0.0.1:{port}"
-        environment = {**deployment.environment, "WEB_BIND": f"127.0.0.1:{port}",
-                       "WEB_PROCESSES": "1", "WEB_WORKER_CLASS": "gevent",
-                       "WEB_ACCESS_LOG": "false",
-                       "PYTHONDONTWRITEBYTECODE": "1"}  # the checkout is only read  # fmt: skip
-        command = [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py",
-                   "classifier_site.wsgi:application"]  # fmt: skip
-        self.process = _spawn(command, folder / "web.log", environment, cwd=checkout)
-        wait_for(self._answers, 60, 0.1, "the web server to start")
-        (self.worker,) = psutil.Process(self.process.pid).children()
 
-    def _answers(self) -> bool:
-        try:
-            return requests.get(f"{self.url}/api/v1/health/live/", timeout=5).ok
-        except requests.RequestException:
-            return False
-
-    def stop(self) -> None:
-        _terminate(self.process)
+def web_worker(web: WebServer) -> psutil.Process:
+    (worker,) = psutil.Process(web.process.pid).children()
+    return worker
 
 
 def post(url: str, endpoint: str, files: list, headers: dict, data: dict | None = None):
@@ -139,11 +98,12 @@ def post(url: str, endpoint: str, files: list, headers: dict, data: dict | None 
 def hostile_run(web: WebServer, token: str) -> dict[str, tuple[float, int, float]]:
     """name -> (peak RSS growth in MB, status, seconds)."""
     results = {}
+    worker = web_worker(web)
     for name, (endpoint, files, as_admin) in hostile_uploads().items():
         headers = {"Authorization": f"Token {token}"} if as_admin else {}
-        before = web.worker.memory_info().rss
+        before = worker.memory_info().rss
         started = time.monotonic()
-        with PeakRss(web.worker) as rss:
+        with PeakRss(worker) as rss:
             response = post(web.url, endpoint, files, headers, {"split": "train"})
         results[name] = ((rss.peak - before) / 2**20, response.status_code,
                          time.monotonic() - started)  # fmt: skip
@@ -172,9 +132,10 @@ def liveness_run(web: WebServer, seconds: float) -> dict:
             latencies.append(time.perf_counter() - started)
             time.sleep(LIVE_INTERVAL_SECONDS)
 
-    before = web.worker.memory_info().rss
+    worker = web_worker(web)
+    before = worker.memory_info().rss
     threads = [threading.Thread(target=load), threading.Thread(target=live)]
-    with PeakRss(web.worker) as rss:
+    with PeakRss(worker) as rss:
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -213,7 +174,7 @@ def main() -> None:
         )
         for round_number in range(1, args.rounds + 1):
             for name, path in checkouts.items():
-                web = WebServer(Path(path).resolve(), deployment, folder)
+                web = start_web(Path(path).resolve(), deployment, folder)
                 try:
                     requests.post(f"{web.url}/api/v1/predict/", timeout=60,
                                   files={"image": ("a.png", solid_png(64))})  # fmt: skip

@@ -15,13 +15,17 @@ from __future__ import annotations
 import argparse
 import cProfile
 import pstats
+import sys
 import time
 import uuid
+from pathlib import Path
 
-from private_django import set_up
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from harness.django_env import private_django
 
 KEY_PREFIX = f"submit-profile-{uuid.uuid4().hex[:8]}-"
-SCRATCH, REDIS_URL = set_up("submit-profile-", REDIS_KEY_PREFIX=KEY_PREFIX)
+SCRATCH, REDIS_URL = private_django("submit-profile-", REDIS_KEY_PREFIX=KEY_PREFIX)
 
 import numpy as np  # noqa: E402
 import redis  # noqa: E402

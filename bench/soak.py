@@ -4,7 +4,7 @@ Usage:
     python bench/soak.py [--users 50] [--duration 600] [--epochs 3]
 
 A plain threaded driver (one thread per user, `requests`), independent of the Locust
-suite in locust/. It starts a private deployment (tests/faults/services.py: its own
+suite in locust/. It starts a private deployment (harness.deployment: its own
 PostgreSQL cluster and Redis on free ports, gunicorn, two inference workers, a
 training worker and celery beat), imports the CIFAR-10 mini archive as training
 data, gives every user an API token (so the default per-user rate limits apply),
@@ -35,12 +35,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "classifier_site.settings")
 
-import psutil  # noqa: E402
 import requests  # noqa: E402
 
+from harness.deployment import Deployment, artifacts_for_untrained_model  # noqa: E402
+from harness.measure import resident_memory  # noqa: E402
 from ml_core.datasets import load_cifar  # noqa: E402
 from ml_core.preprocessing import encode_png  # noqa: E402
-from tests.faults.services import Deployment, artifacts_for_untrained_model  # noqa: E402
 
 MINI_ARCHIVE = ROOT / "data" / "cifar-10-mini" / "cifar-10-python.tar.gz"
 THINK_SECONDS = (0.5, 1.5)  # pause between one user's requests
@@ -152,21 +152,12 @@ def tokens_for(deployment: Deployment, users: int) -> tuple[list[str], str]:
     return keys[:-1], keys[-1]
 
 
-def resident_memory(process: psutil.Process) -> int:
-    """RSS of a process and its children (gunicorn workers, Celery pool processes)."""
-    total = 0
-    for member in [process, *process.children(recursive=True)]:
-        try:
-            total += member.memory_info().rss
-        except psutil.NoSuchProcess:
-            continue
-    return total
-
-
 def memory_snapshot(deployment: Deployment) -> dict[str, int]:
-    snapshot = {"web (gunicorn, all workers)": resident_memory(psutil.Process(deployment.web.pid))}
+    """RSS of the web server and of each worker, their children included (gunicorn
+    workers, Celery pool processes)."""
+    snapshot = {"web (gunicorn, all workers)": resident_memory(deployment.web.process.pid)}
     for worker in deployment.workers:
-        snapshot[worker.name.split("@")[0]] = resident_memory(psutil.Process(worker.process.pid))
+        snapshot[worker.name.split("@")[0]] = resident_memory(worker.process.pid)
     return snapshot
 
 

@@ -26,7 +26,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,10 +37,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import psutil
 import redis
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from harness.django_env import set_up_django  # noqa: E402
+from harness.helpers import wait_until  # noqa: E402
+from harness.measure import cpu_seconds  # noqa: E402
+from harness.processes import log_tail, spawn, terminate  # noqa: E402
+from harness.redis_server import PrivateRedis  # noqa: E402
+from harness.web import WebServer  # noqa: E402
+from harness.workers import Worker  # noqa: E402
+
 RESULTS = ROOT / "locust" / "results"
 VENV_BIN = Path(sys.executable).parent
 DOCS_PAGE = ROOT / "docs" / "load-tests.md"
@@ -73,48 +81,9 @@ SCENARIOS = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Stack:
-    """Processes started here, each in its own process group, stopped together."""
-
-    def __init__(self, logs: Path) -> None:
-        self.logs = logs
-        self.processes: list[subprocess.Popen] = []
-
-    def start(self, name: str, command: list[str], environment: dict) -> subprocess.Popen:
-        log = (self.logs / f"{name}.log").open("w")
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-        self.processes.append(process)
-        return process
-
-    def stop(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-        self.processes.clear()
-
-
 def prepare_template(scratch: Path, users: int, model_dir: Path | None) -> Path:
     """Migrate, import the mini archive, register a model and make one token per user."""
-    os.environ["SQLITE_PATH"] = str(scratch / "template.sqlite3")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    set_up_django(SQLITE_PATH=str(scratch / "template.sqlite3"))
     from django.contrib.auth.models import Permission, User
     from django.core.management import call_command
     from django.db import connection
@@ -162,23 +131,6 @@ def register_model(model_dir: Path | None) -> None:
     )  # fmt: skip
 
 
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time of a process and all its descendants, living ones."""
-    try:
-        root = psutil.Process(pid)
-        processes = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0.0
-    total = 0.0
-    for process in processes:
-        try:
-            times = process.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += times.user + times.system
-    return total
-
-
 def write_cpu_use(path: Path, used: dict[str, float], run_time: int) -> None:
     """CPU seconds per component during the Locust run (read with the stats CSV)."""
     with path.open("w", newline="") as handle:
@@ -186,13 +138,6 @@ def write_cpu_use(path: Path, used: dict[str, float], run_time: int) -> None:
         writer.writerow(["component", "cpu_seconds", "cores_busy"])
         for name, seconds in used.items():
             writer.writerow([name, f"{seconds:.2f}", f"{seconds / run_time:.2f}"])
-
-
-def redis_answers(url: str) -> bool:
-    try:
-        return bool(redis.Redis.from_url(url).ping())
-    except redis.RedisError:
-        return False
 
 
 def http_status(url: str) -> int | None:
@@ -203,14 +148,6 @@ def http_status(url: str) -> int | None:
         return exc.code
     except OSError:
         return None
-
-
-def wait_until(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.5)
 
 
 def warm_up(base_url: str, token: str, archive: str, requests: int) -> None:
@@ -245,12 +182,13 @@ def warm_up(base_url: str, token: str, archive: str, requests: int) -> None:
 
 
 def run_scenario(
-    name: str, workers: int, arguments, scratch: Path, template: Path, redis_process
+    name: str, workers: int, arguments, scratch: Path, template: Path, private_redis
 ) -> Path:
     scenario = SCENARIOS[name]
     label = f"{name}-w{workers}"
     logs = RESULTS / "logs" / label
-    logs.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(logs, ignore_errors=True)  # a fresh stack, fresh logs
+    logs.mkdir(parents=True)
     database = scratch / "run.sqlite3"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{database}{suffix}").unlink(missing_ok=True)
@@ -258,33 +196,27 @@ def run_scenario(
     environment = {**os.environ, "SQLITE_PATH": str(database), "INFERENCE_THREADS": "1"}
     base_url = f"http://127.0.0.1:{arguments.port}"
     redis.Redis.from_url(environment["REDIS_URL"]).flushall()  # the run's private Redis
-    stack = Stack(logs)
+    web = inference = None
     profilers: list[subprocess.Popen] = []
     try:
-        web_command = [
-            str(VENV_BIN / "gunicorn"), "classifier_site.wsgi:application",
-            "--config", "gunicorn.conf.py", "--bind", f"127.0.0.1:{arguments.port}",
-        ]  # fmt: skip
-        inference_command = [
-            str(VENV_BIN / "celery"), "-A", "classifier_site", "worker",
-            "--queues", "inference,batch",
-            "--concurrency", str(workers),
-            "--prefetch-multiplier", environment.get("INFERENCE_MAX_BATCH_SIZE", "32"),
-            "--hostname", f"inference-{label}@%h", "--without-gossip", "--without-mingle",
-            "--loglevel", "WARNING",
-        ]  # fmt: skip
-        web = stack.start("web", web_command, environment)
-        inference = stack.start("inference", inference_command, environment)
+        # No " ready." line at WARNING: the readiness endpoint's worker census says it.
+        inference = Worker(
+            "inference", environment, logs / "inference.log", queues="inference,batch",
+            prefetch=int(environment.get("INFERENCE_MAX_BATCH_SIZE", "32")),
+            concurrency=workers, hostname=f"inference-{label}@%h", loglevel="WARNING",
+            wait=False,
+        )  # fmt: skip
+        web = WebServer(environment, logs / "web.log", port=arguments.port)
         ready = f"{base_url}/api/v1/health/ready/"
 
         def stack_ready() -> bool:
-            for name, process in (("web", web), ("inference", inference)):
+            for name, process in (("web", web.process), ("inference", inference.process)):
                 if process.poll() is not None:
-                    log = (logs / f"{name}.log").read_text()[-3000:]
+                    log = log_tail(logs / f"{name}.log")
                     raise SystemExit(f"{name} stopped (exit {process.returncode}):\n{log}")
             return http_status(ready) == 200
 
-        wait_until(stack_ready, 120, f"{ready} to answer 200")
+        wait_until(stack_ready, 120, 0.5, f"{ready} to answer 200")
         token = (scratch / "tokens.txt").read_text().split()[0]
         warm_up(base_url, token, environment["LOCUST_CIFAR_ARCHIVE"], 16 * workers)
         run_time = scenario.run_time or arguments.run_time
@@ -300,15 +232,16 @@ def run_scenario(
             f"== {label}: {scenario.description}, {workers} inference process(es), {run_time} s",
             flush=True,
         )
+        measured = {"web": web.process, "inference": inference.process,
+                    "redis": private_redis.process}  # fmt: skip
         if arguments.profile:
-            for name, process in (("web", web), ("inference", inference)):
+            for name in ("web", "inference"):
                 profile = [
-                    str(VENV_BIN / "py-spy"), "record", "--pid", str(process.pid),
+                    str(VENV_BIN / "py-spy"), "record", "--pid", str(measured[name].pid),
                     "--subprocesses", "--rate", "50", "--format", "raw",
                     "--duration", str(run_time), "--output", str(logs / f"profile-{name}.txt"),
                 ]  # fmt: skip
-                profilers.append(stack.start(f"py-spy-{name}", profile, environment))
-        measured = {"web": web, "inference": inference, "redis": redis_process}
+                profilers.append(spawn(profile, logs / f"py-spy-{name}.log", environment))
         before = {name: cpu_seconds(process.pid) for name, process in measured.items()}
         with (logs / "locust.log").open("w") as log:
             locust = subprocess.Popen(
@@ -327,7 +260,7 @@ def run_scenario(
             if process.poll() is None:
                 process.send_signal(signal.SIGINT)
                 process.wait(timeout=120)
-        stack.stop()
+        terminate(*(started.process for started in (web, inference) if started))
 
 
 @dataclass
@@ -521,34 +454,16 @@ def main() -> int:
             TF_CPP_MIN_LOG_LEVEL="2",
         )
         (scratch / "static").mkdir()
-        redis_server = Stack(scratch)
-        stack.callback(redis_server.stop)
-        redis_port = free_port()
-        redis_binary = shutil.which("redis-server") or str(VENV_BIN / "redis-server")
-        redis_process = redis_server.start(
-            "redis",
-            [
-                redis_binary,
-                "--port",
-                str(redis_port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            dict(os.environ),
-        )
-        os.environ["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
-        wait_until(lambda: redis_answers(os.environ["REDIS_URL"]), 10, "the private Redis")
+        private_redis = PrivateRedis(scratch)
+        stack.callback(private_redis.stop)
+        os.environ["REDIS_URL"] = private_redis.url
         users = max(SCENARIOS[name].users for name in scenarios)
         template = prepare_template(scratch, users, arguments.model_dir)
         rows: list[Row] = []
         cpu: dict[str, dict[str, float]] = {}
         for name in scenarios:
             for workers in worker_counts:
-                stats = run_scenario(name, workers, arguments, scratch, template, redis_process)
+                stats = run_scenario(name, workers, arguments, scratch, template, private_redis)
                 found = read_stats(stats, name, workers)
                 rows += found
                 total = next((row for row in found if row.endpoint == "Aggregated"), None)
@@ -574,4 +489,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except TimeoutError as exc:
+        sys.exit(str(exc))

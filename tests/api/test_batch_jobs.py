@@ -6,9 +6,10 @@ import zipfile
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from harness.helpers import wait_until
 from ml_core.preprocessing import encode_png
 from tests.api.conftest import client_for
-from tests.workers import JOB_TEST, register_version, wait_for
+from tests.workers import JOB_TEST, register_version
 from training.models import Job
 
 pytestmark = JOB_TEST
@@ -33,7 +34,7 @@ def files(mini_dataset, count: int) -> list[SimpleUploadedFile]:
 
 def finished(api, job_id: int) -> dict:
     """The job once finished, as its submitter sees it (`api` holding its key, if anonymous)."""
-    wait_for(lambda: Job.objects.get(pk=job_id).is_finished, timeout=60)
+    wait_until(lambda: Job.objects.get(pk=job_id).is_finished, timeout=60)
     return api.get(f"/api/v1/batch-jobs/{job_id}/").json()
 
 
@@ -76,7 +77,7 @@ def test_an_anonymous_job_is_followed_only_with_the_key_its_submit_answered_with
     job = Job.objects.get(pk=job_id)
     assert job.submitted_by is None and key not in job.access_key_hash  # only its hash
     url = f"/api/v1/batch-jobs/{job_id}/"
-    wait_for(lambda: Job.objects.get(pk=job_id).is_finished, timeout=60)
+    wait_until(lambda: Job.objects.get(pk=job_id).is_finished, timeout=60)
     for client in (api, viewer):
         assert client.get(url).status_code == 404
         assert client.get(f"{url}results/").status_code == 404

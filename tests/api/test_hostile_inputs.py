@@ -1,4 +1,4 @@
-"""The hostile-input corpus (tests/hostile_inputs.py) against every upload endpoint,
+"""The hostile-input corpus (harness/hostile_inputs.py) against every upload endpoint,
 with a real inference worker and model: each input gets a clear JSON 4xx or is
 accepted correctly, never a 5xx; the service stays healthy; nothing stored before
 is changed."""
@@ -15,10 +15,7 @@ from django.contrib.auth.models import Permission, User
 from PIL import Image
 from rest_framework.test import APIClient
 
-from ml_core.preprocessing import encode_png
-from predictions.models import BatchItem, Prediction
-from tests.api.conftest import client_for
-from tests.hostile_inputs import (
+from harness.hostile_inputs import (
     ACCEPT,
     Archive,
     Case,
@@ -28,6 +25,9 @@ from tests.hostile_inputs import (
     multipart,
     valid_png,
 )
+from ml_core.preprocessing import encode_png
+from predictions.models import BatchItem, Prediction
+from tests.api.conftest import client_for
 from tests.workers import JOB_TEST, register_version
 from training import jobs
 from training.imports import import_uploads

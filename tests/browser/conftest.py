@@ -16,7 +16,7 @@ from django.conf import settings as django_settings
 from django.test import Client
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.workers import ROOT
+from harness.helpers import ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [

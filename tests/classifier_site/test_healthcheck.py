@@ -1,18 +1,12 @@
 import os
-import socket
 import time
 
 import pytest
 
 from classifier_site.healthcheck import check
+from harness.helpers import free_port
 
 CELERY_WORKER = ["/opt/venv/bin/python", "/opt/venv/bin/celery", "-A", "classifier_site", "worker"]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.mark.django_db

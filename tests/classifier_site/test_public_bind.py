@@ -4,9 +4,7 @@ decided the address (--bind, WEB_BIND)."""
 
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,24 +12,18 @@ import pytest
 import requests
 
 from classifier_site.exposure import is_loopback, refusal
+from harness.helpers import free_port
+from harness.web import gunicorn_command
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 START_TIMEOUT_SECONDS = 120
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def gunicorn(*arguments: str, **environment: str) -> subprocess.Popen:
     """The web server as the Procfile and the image start it, one process."""
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "WEB_"))}
-    command = [sys.executable, "-m", "gunicorn", "classifier_site.wsgi:application",
-               "--config", "gunicorn.conf.py", "--workers", "1", *arguments]  # fmt: skip
     return subprocess.Popen(
-        command,
+        gunicorn_command("--workers", "1", *arguments),
         cwd=ROOT,
         env={**inherited, **environment},
         stdout=subprocess.PIPE,

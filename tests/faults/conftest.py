@@ -1,4 +1,4 @@
-"""The fault suite: the service on private Redis and PostgreSQL (tests/faults/services.py),
+"""The fault suite: the service on private Redis and PostgreSQL (harness.deployment),
 driven over HTTP; each test kills or restarts one part and checks what was stored."""
 
 import io
@@ -6,8 +6,10 @@ import io
 import pytest
 import requests
 
+from harness.deployment import Deployment
+from harness.postgres import PrivatePostgres
+from harness.redis_server import PrivateRedis
 from ml_core.preprocessing import encode_png
-from tests.faults.services import Deployment, PrivatePostgres, PrivateRedis
 from tests.workers import train_fixture_model
 
 pytestmark = pytest.mark.faults

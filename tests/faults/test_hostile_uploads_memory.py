@@ -6,8 +6,6 @@ server answers and predicts afterwards."""
 from __future__ import annotations
 
 import io
-import threading
-import time
 from functools import cache
 
 import psutil
@@ -15,33 +13,12 @@ import pytest
 import requests
 from PIL import Image
 
+from harness.hostile_inputs import bzip2_bomb, lying_size_zip, many_entries_zip
+from harness.measure import PeakRss
 from ml_core.preprocessing import encode_png
-from tests.hostile_inputs import bzip2_bomb, lying_size_zip, many_entries_zip
 
 pytestmark = pytest.mark.faults
 RSS_HEADROOM_BYTES = 300 * 1024 * 1024
-
-
-class PeakRss:
-    """The highest resident set size of a process while the block runs."""
-
-    def __init__(self, process: psutil.Process) -> None:
-        self.process, self.peak, self._running = process, 0, True
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        while self._running:
-            self.peak = max(self.peak, self.process.memory_info().rss)
-            time.sleep(0.01)
-
-    def __enter__(self) -> PeakRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._running = False
-        self._thread.join()
-        self.peak = max(self.peak, self.process.memory_info().rss)
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +31,7 @@ def server(deployment, mini_dataset):
         "SELECT key FROM authtoken_token JOIN auth_user ON auth_user.id = user_id"
         " WHERE username = 'curator'"
     )
-    (web_worker,) = psutil.Process(deployment.web.pid).children()
+    (web_worker,) = psutil.Process(deployment.web.process.pid).children()
     image = encode_png(mini_dataset.test.images[0])
     predict(deployment, image)  # everything a request needs is loaded before measuring
     return deployment, web_worker, {"Authorization": f"Token {token}"}, image

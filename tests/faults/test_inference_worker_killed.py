@@ -2,8 +2,8 @@
 
 import pytest
 
+from harness.helpers import wait_until
 from tests.faults.conftest import assert_every_image_has_exactly_one_prediction, submit_batch
-from tests.workers import wait_for
 
 pytestmark = pytest.mark.faults
 IMAGES = 400
@@ -15,7 +15,7 @@ def test_batch_job_finishes_with_one_prediction_per_image(deployment, mini_datas
     deployment.start_worker("survivor")
     deployment.start_beat()
     job_id = submit_batch(deployment, mini_dataset.train.images[:IMAGES])
-    wait_for(lambda: deployment.job(job_id)["processed"] >= 8, 60, 0.01, "the job to start")
+    wait_until(lambda: deployment.job(job_id)["processed"] >= 8, 60, 0.01, "the job to start")
     doomed.kill()
     assert deployment.job(job_id)["processed"] < IMAGES, "finished before the kill"
 

@@ -3,9 +3,9 @@
 import pytest
 import requests
 
+from harness.helpers import wait_until
 from ml_core.preprocessing import encode_png
 from tests.faults.conftest import assert_every_image_has_exactly_one_prediction, submit_batch
-from tests.workers import wait_for
 
 pytestmark = pytest.mark.faults
 IMAGES = 400
@@ -23,7 +23,7 @@ def test_batch_job_finishes_and_the_next_requests_succeed(deployment, mini_datas
         )
         assert response.status_code == 200, response.text
     job_id = submit_batch(deployment, mini_dataset.train.images[:IMAGES])
-    wait_for(lambda: deployment.job(job_id)["processed"] >= 8, 60, 0.01, "the job to start")
+    wait_until(lambda: deployment.job(job_id)["processed"] >= 8, 60, 0.01, "the job to start")
     deployment.postgres.restart()
     assert deployment.job(job_id)["processed"] < IMAGES, "finished before the restart"
 

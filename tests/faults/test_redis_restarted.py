@@ -4,13 +4,13 @@ and down while a batch is submitted."""
 import pytest
 import requests
 
+from harness.helpers import wait_until
 from ml_core.preprocessing import encode_png
 from tests.faults.conftest import (
     assert_every_image_has_exactly_one_prediction,
     post_batch,
     submit_batch,
 )
-from tests.workers import wait_for
 
 pytestmark = pytest.mark.faults
 IMAGES = 400
@@ -31,7 +31,7 @@ def test_batch_job_recovers_its_lost_tasks_and_predictions_answer_503_meanwhile(
     worker = deployment.start_worker("inference")
     deployment.start_beat()
     job_id = submit_batch(deployment, mini_dataset.train.images[:IMAGES])
-    wait_for(lambda: deployment.job(job_id)["processed"] >= 8, 60, 0.01, "the job to start")
+    wait_until(lambda: deployment.job(job_id)["processed"] >= 8, 60, 0.01, "the job to start")
     deployment.redis.kill()
     assert deployment.job(job_id)["processed"] < IMAGES, "finished before the kill"
 
@@ -45,7 +45,7 @@ def test_batch_job_recovers_its_lost_tasks_and_predictions_answer_503_meanwhile(
 
     deployment.wait_until_finished(job_id, timeout=120)
     assert_every_image_has_exactly_one_prediction(deployment, job_id)
-    wait_for(
+    wait_until(
         lambda: predict(deployment, mini_dataset.test.images[1]).status_code == 200,
         30,
         0.5,
@@ -58,7 +58,7 @@ def test_a_batch_submitted_while_redis_is_down_is_a_503_and_leaves_nothing(
 ):
     """The submit commits its first chunk (4 images) before queueing it fails: the
     job, its items and its files are removed again."""
-    if deployment.web is None or deployment.web.poll() is not None:
+    if deployment.web is None or deployment.web.process.poll() is not None:
         deployment.start_web()
     media = deployment.folder / "media"
     files_before = {path for path in media.rglob("*") if path.is_file()}

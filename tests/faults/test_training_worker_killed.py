@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from harness.helpers import wait_until
 from ml_core.preprocessing import encode_png
-from tests.workers import wait_for
 
 pytestmark = pytest.mark.faults
 # A training job sends no heartbeat while its worker imports TensorFlow and loads the
@@ -45,7 +45,7 @@ def test_the_retrain_is_run_again_and_registers_exactly_one_whole_version(
     )
     assert response.status_code == 202, response.text
     job_id = response.json()["id"]
-    wait_for(
+    wait_until(
         lambda: (
             deployment.postgres.value("SELECT epoch FROM training_job WHERE id = %s", job_id) >= 1
         ),

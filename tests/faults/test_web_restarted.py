@@ -1,7 +1,6 @@
 """The web server reloaded (SIGHUP) and restarted (SIGTERM, then started again)
 while clients keep sending predictions."""
 
-import signal
 import threading
 import time
 
@@ -53,7 +52,7 @@ def test_no_request_fails_and_no_answer_is_lost_or_given_twice(deployment, mini_
     for thread in threads:
         thread.start()
     time.sleep(1.5)
-    deployment.web.send_signal(signal.SIGHUP)  # graceful reload of the web workers
+    deployment.web.reload()  # SIGHUP: graceful reload of the web workers
     time.sleep(1.5)
     deployment.stop_web()  # SIGTERM: finish what is in flight, then exit
     deployment.start_web()

@@ -10,8 +10,7 @@ import zlib
 
 import pytest
 
-from ml_core.archives import ArchiveError, ZipLimits, ZipReader
-from tests.hostile_inputs import (
+from harness.hostile_inputs import (
     RawMember,
     _flag_encrypted,
     _zip,
@@ -22,6 +21,7 @@ from tests.hostile_inputs import (
     raw_zip,
     valid_png,
 )
+from ml_core.archives import ArchiveError, ZipLimits, ZipReader
 
 LIMITS = ZipLimits(max_members=100, max_member_bytes=1024 * 1024, max_total_bytes=4 * 1024 * 1024)
 TEXT = b"twenty bytes of text" * 50  # 1000 bytes

@@ -273,7 +273,7 @@ def test_member_claiming_a_huge_size_is_refused_before_reading(tmp_path):
 
 
 def test_a_zip_whose_members_add_up_to_too_much_is_refused_before_reading():
-    from tests.hostile_inputs import _zip
+    from harness.hostile_inputs import _zip
 
     limits = ZipLimits(max_members=10, max_member_bytes=1000, max_total_bytes=4000)
     archive = io.BytesIO(_zip({f"cat/{index}.png": bytes(1000) for index in range(5)}))
@@ -282,7 +282,7 @@ def test_a_zip_whose_members_add_up_to_too_much_is_refused_before_reading():
 
 
 def test_encrypted_or_oddly_compressed_zips_are_dataset_errors():
-    from tests.hostile_inputs import _flag_encrypted, _unsupported_compression, _zip
+    from harness.hostile_inputs import _flag_encrypted, _unsupported_compression, _zip
 
     plain = _zip({"cat/a.png": b"x" * 100})
     for broken in (_flag_encrypted(plain), _unsupported_compression(plain)):

@@ -3,13 +3,14 @@
 import numpy as np
 import pytest
 
+from harness.helpers import wait_until
 from ml_core.predictor import Predictor
 from ml_core.preprocessing import encode_png
 from predictions import batch
 from predictions.models import BatchItem, Prediction
 from predictions.tasks import predict_batch_chunk
 from tests.predictions.conftest import uploads
-from tests.workers import JOB_TEST, queue_length, register_version, wait_for
+from tests.workers import JOB_TEST, queue_length, register_version
 from training import jobs
 from training.models import Job
 
@@ -29,7 +30,7 @@ def test_200_images_get_exactly_200_predictions_and_progress_never_goes_back(
         samples.append((current.progress, current.processed))
         return current.is_finished
 
-    wait_for(finished, timeout=60, interval=0.01, message="the batch job to finish")
+    wait_until(finished, timeout=60, interval=0.01, message="the batch job to finish")
     job.refresh_from_db()
     assert job.status == "succeeded", job.error
     assert (job.processed, job.total, job.progress) == (200, 200, 1.0)
@@ -45,7 +46,7 @@ def test_stored_predictions_match_the_model_and_export_as_csv_and_json(
 ):
     register_version(trained_artifacts, 1)
     job = batch.submit_batch_job(uploads(mini_dataset, 40))
-    wait_for(lambda: Job.objects.get(pk=job.pk).is_finished, timeout=60)
+    wait_until(lambda: Job.objects.get(pk=job.pk).is_finished, timeout=60)
     predictor = Predictor(settings.MODELS_DIR / trained_artifacts["artifact_path"])
     expected = predictor.predict([encode_png(pixels) for pixels in mini_dataset.test.images[:40]])
     rows = batch.results(job)
@@ -62,7 +63,7 @@ def test_redelivered_chunks_add_no_predictions(
     settings.BATCH_JOB_CHUNK_SIZE = 10
     register_version(trained_artifacts, 1)
     job = batch.submit_batch_job(uploads(mini_dataset, 30))
-    wait_for(lambda: Job.objects.get(pk=job.pk).is_finished, timeout=60)
+    wait_until(lambda: Job.objects.get(pk=job.pk).is_finished, timeout=60)
     # Deliver every chunk again, as Redis would after a lost acknowledgement.
     again = [
         predict_batch_chunk.apply_async((job.pk, start, start + 10), ignore_result=False)
@@ -79,14 +80,14 @@ def test_cancelled_job_stops_between_chunks_and_keeps_what_it_made(
     settings.BATCH_JOB_CHUNK_SIZE = 2
     register_version(trained_artifacts, 1)
     job = batch.submit_batch_job(uploads(mini_dataset, 400))
-    wait_for(lambda: Job.objects.get(pk=job.pk).processed > 0, timeout=60)
+    wait_until(lambda: Job.objects.get(pk=job.pk).processed > 0, timeout=60)
     jobs.request_cancel(job)
     job.refresh_from_db()
     assert job.status == "cancelled"
     made = Prediction.objects.filter(batch_item__job=job).count()
     assert made < 400
     # Chunks already taken finish; no new chunk starts.
-    wait_for(
+    wait_until(
         lambda: not inference_worker_busy(),
         timeout=30,
         message="queued chunks to drain",
@@ -125,7 +126,7 @@ def test_zip_of_images_in_any_layout_becomes_a_job(inference_worker, trained_art
                 np.full((32, 32, 3), index * 40, dtype=np.uint8)))  # fmt: skip
         archive.writestr(".hidden.png", b"skipped")
     job = batch.submit_batch_job(batch.images_from_zip(path))
-    wait_for(lambda: Job.objects.get(pk=job.pk).is_finished, timeout=60)
+    wait_until(lambda: Job.objects.get(pk=job.pk).is_finished, timeout=60)
     assert sorted(row["original_name"] for row in batch.results(job)) == [
         f"{index}.png" for index in range(5)
     ]

@@ -1,9 +1,10 @@
 """A worker SIGKILLed in the middle of a batch job: nothing lost, nothing duplicated."""
 
+from harness.helpers import wait_until
 from ml_core.preprocessing import encode_png
 from predictions import batch
 from predictions.models import BatchItem, Prediction
-from tests.workers import JOB_TEST, register_version, wait_for
+from tests.workers import JOB_TEST, register_version
 from training.models import Job
 from training.tasks import recover_stale_jobs
 
@@ -24,7 +25,7 @@ def test_killed_worker_mid_job_then_restarted_completes_with_exactly_n_predictio
             for index, pixels in enumerate(mini_dataset.train.images[:IMAGES])
         ]
     )
-    wait_for(lambda: Job.objects.get(pk=job.pk).processed >= 8, timeout=60, interval=0.005)
+    wait_until(lambda: Job.objects.get(pk=job.pk).processed >= 8, timeout=60, interval=0.005)
     first.kill()
     job.refresh_from_db()
     assert job.status == "running"
@@ -33,13 +34,13 @@ def test_killed_worker_mid_job_then_restarted_completes_with_exactly_n_predictio
     start_worker("replacement")
     # The chunks the dead worker had reserved stay unacknowledged in Redis; the
     # stale-heartbeat sweep (run by celery beat every 30 s) queues them again.
-    wait_for(
+    wait_until(
         lambda: "requeue" in recover_stale_jobs(),
         timeout=30,
         interval=0.5,
         message="the sweep to notice the lost worker",
     )
-    wait_for(lambda: Job.objects.get(pk=job.pk).is_finished, timeout=90, interval=0.1)
+    wait_until(lambda: Job.objects.get(pk=job.pk).is_finished, timeout=90, interval=0.1)
     job.refresh_from_db()
     assert job.status == "succeeded", job.error
     assert job.processed == IMAGES

@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from harness.helpers import wait_until
 from predictions import batch
 from predictions.models import BatchItem, Prediction
 from tests.predictions.conftest import uploads
-from tests.workers import JOB_TEST, queue_length, register_version, wait_for
+from tests.workers import JOB_TEST, queue_length, register_version
 from training import imports
 from training.models import Job
 
@@ -41,11 +42,11 @@ def test_workers_predict_the_first_chunk_before_the_last_one_is_stored(
     settings.BATCH_JOB_CHUNK_SIZE = CHUNK
     register_version(trained_artifacts, 1)
     # Had the submit queued nothing before storing everything, this would time out.
-    pause_storing_at(monkeypatch, 3 * CHUNK, lambda: wait_for(
+    pause_storing_at(monkeypatch, 3 * CHUNK, lambda: wait_until(
         lambda: predictions_stored() >= CHUNK, timeout=60, message="the first chunk's predictions"
     ))  # fmt: skip
     job = batch.submit_batch_job(uploads(mini_dataset, 4 * CHUNK))
-    wait_for(lambda: Job.objects.get(pk=job.pk).is_finished, timeout=60)
+    wait_until(lambda: Job.objects.get(pk=job.pk).is_finished, timeout=60)
     job.refresh_from_db()
     assert job.status == "succeeded", job.error
     assert Prediction.objects.filter(batch_item__job=job).count() == 4 * CHUNK
@@ -64,13 +65,13 @@ def test_a_storage_failure_after_chunks_were_predicted_leaves_no_job_rows_or_fil
     before = media_files()
 
     def disk_fills_once_predictions_exist():
-        wait_for(lambda: predictions_stored() >= 2 * CHUNK, timeout=60, message="predictions")
+        wait_until(lambda: predictions_stored() >= 2 * CHUNK, timeout=60, message="predictions")
         raise imports.StorageFull("the server cannot store uploads right now (test)")
 
     pause_storing_at(monkeypatch, 5 * CHUNK + 3, disk_fills_once_predictions_exist)
     with pytest.raises(imports.StorageFull):
         batch.submit_batch_job(uploads(mini_dataset, 8 * CHUNK))
-    wait_for(lambda: queue_length("batch") == 0, timeout=30, message="queued chunks to drain")
+    wait_until(lambda: queue_length("batch") == 0, timeout=30, message="queued chunks to drain")
     assert Job.objects.count() == 0
     assert BatchItem.objects.count() == 0
     assert Prediction.objects.count() == 0

@@ -6,7 +6,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from PIL import Image
 
-from tests.hostile_inputs import lying_size_zip
+from harness.hostile_inputs import lying_size_zip
 from tests.stored_images import photo_with_metadata, png_with_metadata, sha256, stored_problems
 from training.models import TrainingImage
 

@@ -2,7 +2,8 @@
 
 import pytest
 
-from tests.workers import JOB_TEST, clear_queues, register_version, wait_for
+from harness.helpers import wait_until
+from tests.workers import JOB_TEST, clear_queues, register_version
 from training.models import Job, Visualization
 from training.retraining import submit_evaluation_job
 
@@ -21,12 +22,12 @@ def test_evaluation_job_reports_metrics_then_the_plots_are_redrawn(
 ):
     version = register_version(trained_artifacts, 4)
     job = submit_evaluation_job(version)
-    wait_for(lambda: Job.objects.get(pk=job.pk).is_finished, timeout=120, interval=0.1)
+    wait_until(lambda: Job.objects.get(pk=job.pk).is_finished, timeout=120, interval=0.1)
     job.refresh_from_db()
     assert job.status == "succeeded", job.error
     assert job.result["count"] == 80
     names = {"confusion_matrix_v4", "roc_curves_v4", "per_class_metrics_v4"}
-    wait_for(
+    wait_until(
         lambda: set(version.visualizations.values_list("name", flat=True)) == names,
         timeout=120,
         interval=0.2,

@@ -7,6 +7,7 @@ import psutil
 import pytest
 from django.db import connection, transaction
 
+from harness.helpers import wait_until
 from ml_core.config import TrainingConfig
 from ml_core.preprocessing import encode_png
 from predictions.single import predict_image
@@ -15,7 +16,6 @@ from tests.workers import (
     clear_queues,
     let_workers_forget_deleted_versions,
     register_version,
-    wait_for,
 )
 from training import jobs
 from training.models import (
@@ -43,7 +43,7 @@ def workers(start_worker):
 
 
 def finished(job: Job, timeout: float = 180) -> Job:
-    wait_for(lambda: Job.objects.get(pk=job.pk).is_finished, timeout=timeout, interval=0.1)
+    wait_until(lambda: Job.objects.get(pk=job.pk).is_finished, timeout=timeout, interval=0.1)
     job.refresh_from_db()
     return job
 
@@ -70,7 +70,7 @@ def test_the_training_worker_then_draws_the_versions_plots(workers, curated_smal
     n = version.number
     expected = {f"training_curves_v{n}", f"confusion_matrix_v{n}", f"roc_curves_v{n}",
                 f"per_class_metrics_v{n}"}  # fmt: skip
-    wait_for(
+    wait_until(
         lambda: set(version.visualizations.values_list("name", flat=True)) == expected,
         timeout=120,
         interval=0.2,
@@ -161,7 +161,7 @@ def test_an_auto_promote_racing_a_manual_promote_still_succeeds(
         try:
             with transaction.atomic():
                 manual.promote()
-                wait_for(waiting_for_a_lock, timeout=300, interval=0.1, message="a lock wait")
+                wait_until(waiting_for_a_lock, timeout=300, interval=0.1, message="a lock wait")
         finally:
             connection.close()
 
@@ -187,7 +187,7 @@ def test_promoting_the_new_version_changes_what_predictions_report(
     assert predict_image(image)["model_version"] == first.number
     second = finished(submit_training_job(TrainingConfig(epochs=1, batch_size=32, seed=2)))
     second.model_version.promote()
-    wait_for(
+    wait_until(
         lambda: predict_image(image)["model_version"] == second.model_version.number,
         timeout=5,
         interval=0.2,
@@ -212,7 +212,7 @@ def test_cancel_ends_the_job_within_one_epoch_without_a_version(workers, curated
     models_dir = Path(settings.MODELS_DIR)
     directories_before = set(models_dir.iterdir()) if models_dir.exists() else set()
     job = submit_training_job(TrainingConfig(epochs=50, batch_size=8))
-    wait_for(lambda: Job.objects.get(pk=job.pk).epoch >= 1, timeout=120, interval=0.1)
+    wait_until(lambda: Job.objects.get(pk=job.pk).epoch >= 1, timeout=120, interval=0.1)
     cancelled_during = Job.objects.get(pk=job.pk).epoch + 1
     jobs.request_cancel(job)
     job = finished(job)
