@@ -6,10 +6,10 @@ import zipfile
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from jobs.models import Job
 from ml_core.preprocessing import encode_png
 from tests.api.conftest import client_for
 from tests.workers import JOB_TEST, register_version, wait_for
-from training.models import Job
 
 pytestmark = JOB_TEST
 

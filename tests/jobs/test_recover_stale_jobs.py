@@ -5,10 +5,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from jobs.models import Job
+from jobs.tasks import recover_stale_jobs
 from predictions.models import BatchItem
 from tests.workers import clear_queues, queue_length
-from training.models import Job
-from training.tasks import recover_stale_jobs
 
 pytestmark = pytest.mark.django_db
 
