@@ -78,8 +78,8 @@ redis:
 test: lint audit test-data redis
 	$(BIN)/python -m pytest
 	@if [ -n "$$CI" ] || pg_isready -q -d "$(TEST_POSTGRES_URL)" 2>/dev/null; then \
-		echo "== again on PostgreSQL: tests/training tests/predictions tests/api =="; \
-		DATABASE_URL="$(TEST_POSTGRES_URL)" $(BIN)/python -m pytest tests/training tests/predictions tests/api; \
+		echo "== again on PostgreSQL: tests/jobs tests/training tests/predictions tests/api =="; \
+		DATABASE_URL="$(TEST_POSTGRES_URL)" $(BIN)/python -m pytest tests/jobs tests/training tests/predictions tests/api; \
 	else echo "!! PostgreSQL not reachable at $(TEST_POSTGRES_URL): skipped its run (CI runs it)"; fi
 
 ## multihost: two inference workers in network namespaces of their own share one batch

@@ -1,5 +1,6 @@
 """The container image's health check, for every role it runs:
 `python -m classifier_site.container_probe` exits 0 when healthy, 1 with the reason.
+(The HTTP health endpoints it calls are classifier_site/health.py.)
 
 What runs as the container's main process (PID 1) decides what is checked:
 - gunicorn: the liveness endpoint answers 200 (readiness would mark every web
