@@ -70,6 +70,4 @@ def test_jobs_their_references_and_their_permissions_survive_the_move(latest_sch
     job_type = apps.get_model("contenttypes", "ContentType").objects.get(model="job")
     assert job_type.app_label == "jobs"
     granted = apps.get_model("auth", "Permission").objects.filter(user__username="trainer")
-    assert list(granted.values_list("content_type__app_label", "codename")) == [
-        ("jobs", "add_job")
-    ]
+    assert list(granted.values_list("content_type__app_label", "codename")) == [("jobs", "add_job")]
