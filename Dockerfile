@@ -33,7 +33,7 @@ USER classifier
 EXPOSE 8000
 # Checks whatever the container runs: gunicorn, a worker or beat (see the module).
 HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
-    CMD ["python", "-m", "classifier_site.healthcheck"]
+    CMD ["python", "-m", "classifier_site.container_probe"]
 CMD ["gunicorn", "classifier_site.wsgi:application", "--config", "gunicorn.conf.py"]
 
 # nginx (unprivileged: listens on 8080 as a non-root user) with the static files.

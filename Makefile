@@ -79,8 +79,8 @@ test: lint audit test-data redis
 	$(BIN)/python -m pytest
 	@# A real login, not pg_isready: Debian's own clusters answer but want a password over TCP.
 	@if [ -n "$$CI" ] || $(BIN)/python -c 'import sys, psycopg; psycopg.connect(sys.argv[1], connect_timeout=3).close()' "$(TEST_POSTGRES_URL)" 2>/dev/null; then \
-		echo "== again on PostgreSQL: tests/training tests/predictions tests/api =="; \
-		DATABASE_URL="$(TEST_POSTGRES_URL)" $(BIN)/python -m pytest tests/training tests/predictions tests/api; \
+		echo "== again on PostgreSQL: tests/jobs tests/training tests/predictions tests/api =="; \
+		DATABASE_URL="$(TEST_POSTGRES_URL)" $(BIN)/python -m pytest tests/jobs tests/training tests/predictions tests/api; \
 	else echo "!! PostgreSQL at $(TEST_POSTGRES_URL) refused the connection or the login: skipped its run (CI runs it; see docs/development.md)"; fi
 
 ## multihost: two inference workers in network namespaces of their own share one batch

@@ -6,7 +6,7 @@ Usage:
 Starts its own workers (real `celery worker` processes) on a private SQLite
 database, media folder and Redis database 14, then measures in one run:
 
-1. ml_core's raw batched forward pass (Predictor.predict_arrays, batch 64), and
+1. ml_core's raw batched forward pass (Predictor.predict_pixels, batch 64), and
    decode + preprocess + forward from PNG bytes (Predictor.predict);
 2. a batch-inference job end to end (submit to all rows stored), and how long the
    submit call itself took (workers start on the first chunks while it stores the
@@ -41,12 +41,13 @@ from django.core.management import call_command  # noqa: E402
 
 from harness.measure import cpu_seconds  # noqa: E402
 from harness.workers import Worker  # noqa: E402
+from jobs.models import Job  # noqa: E402
 from ml_core.artifacts import save_untrained_model  # noqa: E402
 from ml_core.predictor import Predictor  # noqa: E402
 from ml_core.preprocessing import INPUT_SHAPE, encode_png  # noqa: E402
 from predictions import batch  # noqa: E402
 from predictions.single import predict_image  # noqa: E402
-from training.models import Job, ModelVersion  # noqa: E402
+from training.models import ModelVersion  # noqa: E402
 
 FORWARD_BATCH = 64
 WORKER_ENVIRONMENT = {
@@ -77,7 +78,7 @@ def raw_throughput(
     predictor: Predictor, arrays: np.ndarray, pngs: list[bytes]
 ) -> tuple[float, float]:
     for _ in range(3):
-        predictor.predict_arrays(arrays[:FORWARD_BATCH])
+        predictor.predict_pixels(arrays[:FORWARD_BATCH])
     forward = forward_throughput(predictor, arrays)
     started = time.perf_counter()
     for start in range(0, len(pngs), FORWARD_BATCH):
@@ -89,7 +90,7 @@ def raw_throughput(
 def forward_throughput(predictor: Predictor, arrays: np.ndarray) -> float:
     started = time.perf_counter()
     for start in range(0, len(arrays), FORWARD_BATCH):
-        predictor.predict_arrays(arrays[start : start + FORWARD_BATCH])
+        predictor.predict_pixels(arrays[start : start + FORWARD_BATCH])
     return len(arrays) / (time.perf_counter() - started)
 
 
@@ -152,7 +153,7 @@ def single_predictions(pngs: list[bytes], callers: int) -> dict:
     def timed(content: bytes) -> tuple[float, int]:
         started = time.perf_counter()
         result = predict_image(content)
-        return (time.perf_counter() - started) * 1000, result["batch_size"]
+        return (time.perf_counter() - started) * 1000, result.batch_size
 
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=callers) as pool:
@@ -182,7 +183,7 @@ def main() -> None:
     logs = SCRATCH / "logs"
     logs.mkdir()
 
-    arrays = pixels.astype(np.float32) / 255
+    arrays = pixels  # uint8: Predictor scales them itself
     forward, with_decoding = raw_throughput(predictor, arrays, pngs)
     cpu_before = cpu_seconds(os.getpid(), children=False)
     forward_throughput(predictor, arrays)

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ml_core.artifacts import save_untrained_model
 from ml_core.model import count_flops
 from ml_core.predictor import Predictor
-from ml_core.preprocessing import INPUT_SHAPE, encode_png
+from ml_core.preprocessing import INPUT_SHAPE, encode_png, to_model_input
 
 BATCH_SIZES = (1, 8, 32, 64, 128, 256)
 THROUGHPUT_SECONDS = 2.0
@@ -81,7 +81,7 @@ def main() -> None:
 
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 256, (256, *INPUT_SHAPE), dtype=np.uint8)
-    images = pixels.astype(np.float32) / 255
+    images = to_model_input(pixels)  # what the network itself takes
     png = encode_png(pixels[0])
     with tempfile.TemporaryDirectory() as scratch:
         predictor = load_predictor(arguments.model_dir, Path(scratch))
@@ -91,9 +91,9 @@ def main() -> None:
             f"{count_flops(model) / 1e6:.1f} MFLOPs per image; "
             f"TensorFlow {tf.__version__}, {os.cpu_count()} CPU cores"
         )
-        one = images[:1]
+        one, one_pixels = images[:1], pixels[:1]
         single = {
-            "Predictor.predict_arrays (tf.function)": lambda: predictor.predict_arrays(one),
+            "Predictor.predict_pixels (tf.function)": lambda: predictor.predict_pixels(one_pixels),
             "Predictor.predict (PNG bytes, with decoding)": lambda: predictor.predict([png]),
             "model(x, training=False) (eager)": lambda: model(one, training=False),
             "model.predict(x) (per call)": lambda: model.predict(one, verbose=0),
@@ -110,15 +110,15 @@ def main() -> None:
             )
         ratio = (
             medians["model.predict(x) (per call)"]
-            / medians["Predictor.predict_arrays (tf.function)"]
+            / medians["Predictor.predict_pixels (tf.function)"]
         )
         print(f"model.predict p50 / Predictor p50 = {ratio:.1f}x")
 
         print(f"\nbatched throughput, {THROUGHPUT_SECONDS:.0f} s per batch size (images/s)")
         print(f"{'batch':>6}{'Predictor':>12}{'model.predict':>15}")
         for batch_size in BATCH_SIZES:
-            batch = images[:batch_size]
-            ours = throughput(lambda batch=batch: predictor.predict_arrays(batch), batch_size)
+            batch, batch_pixels = images[:batch_size], pixels[:batch_size]
+            ours = throughput(lambda p=batch_pixels: predictor.predict_pixels(p), batch_size)
             keras_predict = throughput(
                 lambda batch=batch: model.predict(batch, batch_size=len(batch), verbose=0),
                 batch_size,

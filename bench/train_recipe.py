@@ -29,14 +29,13 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np
 
 from ml_core.artifacts import build_metadata, save_artifacts
 from ml_core.calibration import expected_calibration_error
 from ml_core.config import TrainingConfig
 from ml_core.datasets import load_cifar
 from ml_core.evaluation import evaluate
-from ml_core.preprocessing import PREPROCESSING_VERSION
+from ml_core.preprocessing import PREPROCESSING_VERSION, to_model_input
 
 DEFAULT_ARCHIVE = Path("data/cifar-10-mini/cifar-10-python.tar.gz")
 DEFAULT_SEEDS = "42,43,44"
@@ -96,8 +95,7 @@ def train_one_seed(dataset, config: TrainingConfig, models_dir: Path, verbose: b
     from ml_core.predictor import Predictor
     from ml_core.training import SilentListener, train_model
 
-    train_images = dataset.train.images.astype(np.float32) / 255.0
-    test_images = dataset.test.images.astype(np.float32) / 255.0
+    train_images = to_model_input(dataset.train.images)
     started = time.monotonic()
     listener = EpochPrinter() if verbose else SilentListener()
     result = train_model(train_images, dataset.train.labels, dataset.class_names, config, listener)
@@ -116,8 +114,8 @@ def train_one_seed(dataset, config: TrainingConfig, models_dir: Path, verbose: b
         ),
     )
     predictor = Predictor(directory)  # the serving path, with the stored temperature
-    raw = predictor.predict_arrays(test_images, calibrated=False)
-    calibrated = predictor.predict_arrays(test_images)
+    raw = predictor.predict_pixels(dataset.test.images, calibrated=False)
+    calibrated = predictor.predict_pixels(dataset.test.images)
     metrics = evaluate(dataset.test.labels, calibrated, dataset.class_names)
     return {
         "seed": config.seed,

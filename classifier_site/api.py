@@ -8,11 +8,20 @@ from collections.abc import Mapping
 
 import redis
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.db import InterfaceError, OperationalError
+from django.http import JsonResponse
+from django.views import defaults
 from django_ratelimit.core import get_usage
+from kombu.exceptions import OperationalError as QueueError
 from rest_framework import permissions, serializers
+from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 
+from classifier_site.media_store import StorageFull
+from classifier_site.uploads import RequestTooLarge
 from classifier_site.visibility import sees_everything
 
 logger = logging.getLogger(__name__)
@@ -204,11 +213,9 @@ def requires(permission: str) -> type[permissions.BasePermission]:
 
 def exception_handler(exc, context) -> Response | None:
     """DRF's handler; errors always carry a JSON body with a `detail` message."""
-    # Imported here: rest_framework.views imports this module's permission class.
+    # Imported here: rest_framework.views reads DEFAULT_PERMISSION_CLASSES, this
+    # module's class, when it is imported (a circle DRF's settings loading demands).
     from rest_framework.views import exception_handler as drf_exception_handler
-
-    from classifier_site.uploads import RequestTooLarge
-    from training.imports import StorageFull
 
     if isinstance(exc, StorageFull):
         return error(507, str(exc))
@@ -230,9 +237,6 @@ def exception_handler(exc, context) -> Response | None:
 def _unavailable_service(exc: Exception) -> str | None:
     """Which backing service a connection failure came from, if it is one: clients
     get a 503 to retry, not a 500 (the fault tests restart each of them)."""
-    from django.db import InterfaceError, OperationalError
-    from kombu.exceptions import OperationalError as QueueError
-
     if isinstance(exc, OperationalError | InterfaceError):
         return "the database"
     if isinstance(exc, QueueError | redis.ConnectionError | redis.TimeoutError):
@@ -250,23 +254,16 @@ def _wants_json(request) -> bool:
 
 def not_found(request, exception=None):
     """Django's 404 page, or a JSON body under /api/."""
-    from django.http import JsonResponse
-    from django.views.defaults import page_not_found
-
     if _wants_json(request):
         return JsonResponse({"detail": f"no such endpoint: {request.path}"}, status=404)
-    return page_not_found(request, exception)
+    return defaults.page_not_found(request, exception)
 
 
 def bad_request(request, exception=None):
     """Requests Django itself refuses before a view runs (too many files or fields,
     form fields over the memory limit): a JSON body under /api/ saying which limit."""
-    from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
-    from django.http import JsonResponse
-    from django.views.defaults import bad_request as html_bad_request
-
     if not _wants_json(request):
-        return html_bad_request(request, exception)
+        return defaults.bad_request(request, exception)
     if isinstance(exception, TooManyFilesSent):
         detail = f"at most {settings.API_MAX_FILES} files per request"
     elif isinstance(exception, RequestDataTooBig):
@@ -280,18 +277,13 @@ def bad_request(request, exception=None):
 
 def server_error(request):
     """A 500 never shows a stack trace or a server path; under /api/ it is JSON."""
-    from django.http import JsonResponse
-    from django.views.defaults import server_error as html_server_error
-
     if _wants_json(request):
         return JsonResponse({"detail": "internal error; it has been logged"}, status=500)
-    return html_server_error(request)
+    return defaults.server_error(request)
 
 
 def check_upload_size(upload) -> None:
     """Refuse empty and oversized files before reading them."""
-    from rest_framework.exceptions import ValidationError
-
     if upload.size == 0:
         raise ValidationError(f"{upload.name}: the file is empty (0 bytes)")
     if upload.size > settings.API_MAX_UPLOAD_BYTES:
@@ -302,8 +294,6 @@ def check_upload_size(upload) -> None:
 
 
 def check_uploads(uploads: list) -> list:
-    from rest_framework.exceptions import ValidationError
-
     if len(uploads) > settings.API_MAX_FILES:
         raise ValidationError(f"at most {settings.API_MAX_FILES} files per request")
     for upload in uploads:
@@ -317,8 +307,6 @@ class MultipartPostMixin:
     which fields it may not send, whatever its encoding."""
 
     def get_parsers(self):
-        from rest_framework.parsers import MultiPartParser
-
         request, actions = self.request, getattr(self, "action_map", None) or {}
         if request is not None and actions.get(request.method.lower()) == "create":
             return [MultiPartParser()]

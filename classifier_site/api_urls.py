@@ -3,12 +3,11 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
+from classifier_site.health import LivenessView, ReadinessView
 from predictions.api.views import BatchJobViewSet, PredictionViewSet, PredictManyView, PredictView
 from training.api.views import (
-    LivenessView,
     ModelInfoView,
     ModelVersionViewSet,
-    ReadinessView,
     TrainingImageViewSet,
     TrainingJobViewSet,
     VisualizationViewSet,

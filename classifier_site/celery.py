@@ -7,7 +7,9 @@ lazily inside the task code, so only the pool's child processes ever load it.
 import os
 
 from celery import Celery
+from celery.result import AsyncResult
 from celery.signals import task_prerun
+from django.db import close_old_connections
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "classifier_site.settings")
 
@@ -23,6 +25,14 @@ def replace_broken_database_connections(**kwargs) -> None:
     is health-checked on first use. Celery's own handling with CELERY_DB_REUSE_MAX
     skips this between recycles, so a restarted database failed every task until then.
     """
-    from django.db import close_old_connections
-
     close_old_connections()
+
+
+def send(name: str, *args, ignore_result: bool = True, **options) -> AsyncResult:
+    """Queue the task called `name`, routed as CELERY_TASK_ROUTES says.
+
+    Services queue work by name (each app's enqueue.py), never by importing a tasks
+    module: tasks call services, so an import the other way would close a circle.
+    Jobs report through their rows, so their results are not kept; only a caller
+    that waits for the answer (a single prediction) passes ignore_result=False."""
+    return app.send_task(name, args=args, ignore_result=ignore_result, **options)

@@ -69,3 +69,9 @@ def seconds_left(name: str, expires: str | None, signature: str | None) -> int |
         return None
     left = int(expires) - int(time.time())
     return left if left > 0 else None
+
+
+def media_url(request, file) -> str:
+    """A stored file's signed, expiring URL (only ever made for a row the caller may
+    see), absolute when there is a request to build it from."""
+    return signed_url(request, file.name)

@@ -77,6 +77,8 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "corsheaders",
+    "accounts",
+    "jobs",
     "training",
     "predictions",
     "dashboard",
@@ -268,7 +270,7 @@ CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = (
 JOB_RECOVERY_INTERVAL_SECONDS = env_float("JOB_RECOVERY_INTERVAL_SECONDS", 30.0, minimum=0.5)
 CELERY_BEAT_SCHEDULE = {
     "recover-stale-jobs": {
-        "task": "training.tasks.recover_stale_jobs",
+        "task": "jobs.tasks.recover_stale_jobs",
         "schedule": JOB_RECOVERY_INTERVAL_SECONDS,
     },
 }
@@ -365,7 +367,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # Three models have a `status` field with different choices: name each enum.
     "ENUM_NAME_OVERRIDES": {
-        "JobStatusEnum": "training.models.Job.Status",
+        "JobStatusEnum": "jobs.models.Job.Status",
         "ModelVersionStatusEnum": "training.models.ModelVersion.Status",
         "TrainingImageStatusEnum": "training.models.TrainingImage.Status",
     },

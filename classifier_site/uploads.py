@@ -14,7 +14,6 @@ in a process at once (each request hands it one image at a time).
 from __future__ import annotations
 
 import os
-import sys
 import threading
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -22,6 +21,8 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
+from gevent import monkey
+from gevent.threadpool import ThreadPool
 
 from ml_core.archives import ZipLimits
 from ml_core.preprocessing import InvalidImageError, image_size
@@ -70,10 +71,6 @@ def _capture(function: Callable[..., T], *args: Any) -> tuple[bool, Any]:
 
 
 def _gevent_patched() -> bool:
-    if "gevent" not in sys.modules:
-        return False
-    from gevent import monkey
-
     return monkey.is_module_patched("threading")
 
 
@@ -81,8 +78,6 @@ def _gevent_pool():
     global _pool
     with _pool_lock:
         if _pool is None or _pool[0] != os.getpid():
-            from gevent.threadpool import ThreadPool
-
             _pool = (os.getpid(), ThreadPool(settings.IMAGE_DECODE_THREADS))
         return _pool[1]
 

@@ -145,23 +145,28 @@ def training_data(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _form_knobs(*names: str) -> dict[str, dict]:
+    """The retrain form's fields: default and bounds from the recipe (ml_core.config)."""
+    defaults, specs = recipe.TrainingConfig(), recipe.knobs()
+    return {
+        name: {"default": getattr(defaults, name), "min": specs[name].minimum,
+               "max": specs[name].maximum}
+        for name in names
+    }  # fmt: skip
+
+
 @readable
 def retrain(request: HttpRequest) -> HttpResponse:
     return _page(
         request,
         "retrain.html",
         "retrain",
-        can_retrain=request.user.has_perm("training.add_job"),
+        can_retrain=request.user.has_perm("jobs.add_job"),
         show_submitters=request.user.is_staff,
         included_train_images=TrainingImage.objects.filter(
             split=TrainingImage.Split.TRAIN, status=TrainingImage.Status.INCLUDED
         ).count(),
-        defaults={
-            "epochs": recipe.DEFAULT_EPOCHS,
-            "batch_size": recipe.DEFAULT_BATCH_SIZE,
-            "learning_rate": recipe.DEFAULT_LEARNING_RATE,
-            "seed": recipe.DEFAULT_SEED,
-        },
+        knobs=_form_knobs("epochs", "batch_size", "learning_rate", "seed"),
     )
 
 
@@ -221,7 +226,7 @@ def model_version(request: HttpRequest, number: int) -> HttpResponse:
         class_names=version.metrics.get("class_names") or version.class_names,
         plots=ordered + sorted(plots.values(), key=lambda plot: plot.name),
         can_promote=request.user.has_perm("training.change_modelversion"),
-        can_evaluate=request.user.has_perm("training.add_job"),
+        can_evaluate=request.user.has_perm("jobs.add_job"),
     )
 
 

@@ -18,6 +18,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from ml_core.preprocessing import INPUT_SHAPE, PREPROCESSING_VERSION
+
 MODEL_FILENAME = "model.keras"
 METADATA_FILENAME = "metadata.json"
 METADATA_FORMAT_VERSION = 1
@@ -134,7 +136,6 @@ def save_untrained_model(
     """The served architecture with random weights, saved as a trained version would
     be: for benchmarks and checks that measure speed or distribution, not accuracy."""
     from ml_core.model import build_model  # TensorFlow only for those who ask
-    from ml_core.preprocessing import INPUT_SHAPE, PREPROCESSING_VERSION
 
     metadata = build_metadata(
         class_names=class_names,

@@ -7,7 +7,7 @@ experiments that chose these defaults.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 DEFAULT_EPOCHS = 60
@@ -39,75 +39,118 @@ MAX_CUTOUT_SIZE = 32
 # Knobs of earlier recipes: jobs queued before an upgrade still carry them.
 RETIRED_KNOBS = frozenset({"shift_fraction", "rotation_fraction", "zoom_fraction"})
 
-# What each knob means: the API's field help, the command's option help.
-KNOB_HELP = {
-    "epochs": "passes over the training images",
-    "batch_size": "images per optimisation step",
-    "learning_rate": "peak learning rate (reached at the end of the warm-up)",
-    "validation_fraction": "share of the training images held out for validation",
-    "seed": "seeds the validation split, the initial weights, shuffling and augmentation",
-    "optimizer": "adamw (Adam with decoupled weight decay) or sgd (Nesterov momentum 0.9)",
-    "weight_decay": "decoupled weight decay per step, times the learning rate; "
-    "convolution and dense kernels only",
-    "learning_rate_schedule": "cosine: linear warm-up, then cosine decay to zero, keeping "
-    "the last epoch; plateau: halve on validation-loss plateaus, stop early, keep the "
-    "best validation epoch",
-    "warmup_epochs": "cosine schedule: epochs of linear warm-up from zero (at most epochs - 1)",
-    "label_smoothing": "share of each target spread evenly over all classes",
-    "flip": "random horizontal flips",
-    "crop_padding": "random crops of the image padded by this many pixels (reflected); 0: off",
-    "cutout_size": "side in pixels of a square blanked at a random place; 0: off",
-    "mixup_alpha": "mixup: blend image pairs with Beta(alpha, alpha) weights; 0: off",
-    "plateau_patience": "plateau schedule: epochs without validation-loss gain before "
-    "halving the rate",
-    "early_stopping_patience": "plateau schedule: epochs without validation-accuracy gain "
-    "before stopping",
-}
+
+@dataclass(frozen=True)
+class Knob:
+    """What the API, the train_model command and the dashboard say about a knob, and
+    the bounds TrainingConfig checks: the one place each is written."""
+
+    help: str
+    minimum: float | None = None
+    maximum: float | None = None
+    above_minimum: bool = False  # the minimum itself is not allowed
+    choices: tuple[str, ...] = ()
+    in_api: bool = True  # a retrain over the API may set it
+
+
+def knob(default: Any, help: str, **bounds: Any) -> Any:
+    return field(default=default, metadata={"knob": Knob(help, **bounds)})
 
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    epochs: int = DEFAULT_EPOCHS
-    batch_size: int = DEFAULT_BATCH_SIZE
-    learning_rate: float = DEFAULT_LEARNING_RATE
-    validation_fraction: float = DEFAULT_VALIDATION_FRACTION
-    seed: int = DEFAULT_SEED
-    optimizer: str = DEFAULT_OPTIMIZER
-    weight_decay: float = DEFAULT_WEIGHT_DECAY
-    learning_rate_schedule: str = DEFAULT_LEARNING_RATE_SCHEDULE
-    warmup_epochs: int = DEFAULT_WARMUP_EPOCHS
-    label_smoothing: float = DEFAULT_LABEL_SMOOTHING
-    flip: bool = DEFAULT_FLIP
-    crop_padding: int = DEFAULT_CROP_PADDING
-    cutout_size: int = DEFAULT_CUTOUT_SIZE
-    mixup_alpha: float = DEFAULT_MIXUP_ALPHA
-    plateau_patience: int = DEFAULT_PLATEAU_PATIENCE
-    early_stopping_patience: int = DEFAULT_EARLY_STOPPING_PATIENCE
+    epochs: int = knob(DEFAULT_EPOCHS, "passes over the training images", minimum=1, maximum=500)
+    batch_size: int = knob(
+        DEFAULT_BATCH_SIZE, "images per optimisation step", minimum=1, maximum=4096
+    )
+    learning_rate: float = knob(
+        DEFAULT_LEARNING_RATE,
+        "peak learning rate (reached at the end of the warm-up)",
+        minimum=1e-6,
+        maximum=1.0,
+    )
+    validation_fraction: float = knob(
+        DEFAULT_VALIDATION_FRACTION,
+        "share of the training images held out for validation",
+        minimum=0.0,
+        maximum=0.5,
+        above_minimum=True,
+        in_api=False,
+    )
+    seed: int = knob(
+        DEFAULT_SEED,
+        "seeds the validation split, the initial weights, shuffling and augmentation",
+        minimum=0,
+    )
+    optimizer: str = knob(
+        DEFAULT_OPTIMIZER,
+        "adamw (Adam with decoupled weight decay) or sgd (Nesterov momentum 0.9)",
+        choices=OPTIMIZERS,
+    )
+    weight_decay: float = knob(
+        DEFAULT_WEIGHT_DECAY,
+        "decoupled weight decay per step, times the learning rate; "
+        "convolution and dense kernels only",
+        minimum=0.0,
+        maximum=1.0,
+    )
+    learning_rate_schedule: str = knob(
+        DEFAULT_LEARNING_RATE_SCHEDULE,
+        "cosine: linear warm-up, then cosine decay to zero, keeping the last epoch; "
+        "plateau: halve on validation-loss plateaus, stop early, keep the best "
+        "validation epoch",
+        choices=LEARNING_RATE_SCHEDULES,
+    )
+    warmup_epochs: int = knob(
+        DEFAULT_WARMUP_EPOCHS,
+        "cosine schedule: epochs of linear warm-up from zero (at most epochs - 1)",
+        minimum=0,
+        maximum=100,
+    )
+    label_smoothing: float = knob(
+        DEFAULT_LABEL_SMOOTHING,
+        "share of each target spread evenly over all classes",
+        minimum=0.0,
+        maximum=0.5,
+    )
+    flip: bool = knob(DEFAULT_FLIP, "random horizontal flips")
+    crop_padding: int = knob(
+        DEFAULT_CROP_PADDING,
+        "random crops of the image padded by this many pixels (reflected); 0: off",
+        minimum=0,
+        maximum=MAX_CROP_PADDING,
+    )
+    cutout_size: int = knob(
+        DEFAULT_CUTOUT_SIZE,
+        "side in pixels of a square blanked at a random place; 0: off",
+        minimum=0,
+        maximum=MAX_CUTOUT_SIZE,
+    )
+    mixup_alpha: float = knob(
+        DEFAULT_MIXUP_ALPHA,
+        "mixup: blend image pairs with Beta(alpha, alpha) weights; 0: off",
+        minimum=0.0,
+        maximum=10.0,
+    )
+    plateau_patience: int = knob(
+        DEFAULT_PLATEAU_PATIENCE,
+        "plateau schedule: epochs without validation-loss gain before halving the rate",
+        minimum=1,
+        maximum=500,
+    )
+    early_stopping_patience: int = knob(
+        DEFAULT_EARLY_STOPPING_PATIENCE,
+        "plateau schedule: epochs without validation-accuracy gain before stopping",
+        minimum=1,
+        maximum=500,
+    )
 
     def __post_init__(self) -> None:
-        checks = {
-            "epochs must be at least 1": self.epochs >= 1,
-            "batch_size must be between 1 and 4096": 1 <= self.batch_size <= 4096,
-            "learning_rate must be in (0, 1]": 0 < self.learning_rate <= 1,
-            "validation_fraction must be in (0, 0.5]": 0 < self.validation_fraction <= 0.5,
-            f"optimizer must be one of {', '.join(OPTIMIZERS)}": self.optimizer in OPTIMIZERS,
-            "weight_decay must be in [0, 1]": 0 <= self.weight_decay <= 1,
-            f"learning_rate_schedule must be one of {', '.join(LEARNING_RATE_SCHEDULES)}": (
-                self.learning_rate_schedule in LEARNING_RATE_SCHEDULES
-            ),
-            "warmup_epochs must be between 0 and 100": 0 <= self.warmup_epochs <= 100,
-            "label_smoothing must be in [0, 0.5]": 0 <= self.label_smoothing <= 0.5,
-            f"crop_padding must be between 0 and {MAX_CROP_PADDING}": (
-                0 <= self.crop_padding <= MAX_CROP_PADDING
-            ),
-            f"cutout_size must be between 0 and {MAX_CUTOUT_SIZE}": (
-                0 <= self.cutout_size <= MAX_CUTOUT_SIZE
-            ),
-            "mixup_alpha must be in [0, 10]": 0 <= self.mixup_alpha <= 10,
-            "plateau_patience must be at least 1": self.plateau_patience >= 1,
-            "early_stopping_patience must be at least 1": self.early_stopping_patience >= 1,
-        }
-        problems = [message for message, ok in checks.items() if not ok]
+        problems = [
+            problem
+            for name, spec in knobs().items()
+            if (problem := _problem(name, getattr(self, name), spec))
+        ]
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -127,3 +170,27 @@ class TrainingConfig:
         if unknown:
             raise ValueError(f"unknown training parameters: {', '.join(sorted(unknown))}")
         return cls(**{name: value for name, value in parameters.items() if name in known})
+
+
+def knobs() -> dict[str, Knob]:
+    """Every knob of the recipe, in order, with its help and bounds."""
+    return {spec.name: spec.metadata["knob"] for spec in fields(TrainingConfig)}
+
+
+def _problem(name: str, value: Any, spec: Knob) -> str | None:
+    if spec.choices:
+        return None if value in spec.choices else f"{name} must be one of {', '.join(spec.choices)}"
+    low, high = spec.minimum, spec.maximum
+    if low is None:
+        return None
+    if high is None:
+        return None if value >= low else f"{name} must be at least {low:g}"
+    if spec.above_minimum:
+        return None if low < value <= high else f"{name} must be in ({low:g}, {high:g}]"
+    if isinstance(low, int) and isinstance(high, int):
+        return None if low <= value <= high else f"{name} must be between {low} and {high}"
+    return None if low <= value <= high else f"{name} must be in [{low:g}, {high:g}]"
+
+
+# What each knob means: the API's field help, the command's option help.
+KNOB_HELP = {name: spec.help for name, spec in knobs().items()}

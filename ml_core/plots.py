@@ -19,6 +19,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from ml_core.evaluation import evaluate
+from ml_core.preprocessing import to_model_input, to_uint8
 
 SAMPLES_PER_CLASS = 8
 MOSAIC_GAP = 2  # white pixels between sample images
@@ -74,7 +75,7 @@ def sample_images(
     """
     labels = np.asarray(labels)
     if images.dtype != np.uint8:
-        images = (np.clip(images, 0, 1) * 255).round().astype(np.uint8)
+        images = to_uint8(images)
     height, width = images.shape[1:3]
     cell_height, cell_width = height + MOSAIC_GAP, width + MOSAIC_GAP
     mosaic = np.full(
@@ -104,8 +105,9 @@ def sample_images(
 def pixel_intensity(images: np.ndarray, labels: np.ndarray, class_names: Sequence[str]) -> Plot:
     """Distribution of mean pixel brightness per class (uint8 or [0, 1] images)."""
     labels = np.asarray(labels)
-    scale = 255.0 if images.dtype == np.uint8 else 1.0
-    brightness = images.reshape(len(images), -1).mean(axis=1) / scale
+    if images.dtype == np.uint8:
+        images = to_model_input(images)
+    brightness = images.reshape(len(images), -1).mean(axis=1)
     figure, axes = plt.subplots(figsize=(8, 4))
     means = []
     for index, name in enumerate(class_names):

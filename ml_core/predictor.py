@@ -13,7 +13,12 @@ import tensorflow as tf
 
 from ml_core.artifacts import MODEL_FILENAME, ArtifactError, load_metadata
 from ml_core.calibration import MAX_TEMPERATURE, MIN_TEMPERATURE, apply_temperature
-from ml_core.preprocessing import PREPROCESSING_VERSION, ImageSource, preprocess_images
+from ml_core.preprocessing import (
+    PREPROCESSING_VERSION,
+    ImageSource,
+    decode_pixels_batch,
+    to_model_input,
+)
 
 # Bounds the memory of one forward pass; larger inputs are split into chunks.
 MAX_FORWARD_BATCH = 256
@@ -81,18 +86,20 @@ class Predictor:
     def _probabilities(self, images: tf.Tensor) -> tf.Tensor:
         return self.model(images, training=False)
 
-    def predict_arrays(self, images: np.ndarray, calibrated: bool = True) -> np.ndarray:
-        """Preprocessed float32 batch (N, H, W, 3) → probabilities (N, classes).
+    def predict_pixels(self, pixels: np.ndarray, calibrated: bool = True) -> np.ndarray:
+        """uint8 pixels (N, H, W, 3) (ml_core.preprocessing's format) → probabilities
+        (N, classes).
 
         `calibrated=False` returns the network's own probabilities (to measure
         what calibration changed); serving always uses the calibrated ones.
         """
-        images = np.asarray(images, dtype=np.float32)
-        if images.ndim != 4 or images.shape[1:] != self.input_shape:
+        pixels = np.asarray(pixels)
+        if pixels.ndim != 4 or pixels.shape[1:] != self.input_shape:
             raise ValueError(
                 f"expected images of shape (N, {', '.join(map(str, self.input_shape))}), "
-                f"got {images.shape}"
+                f"got {pixels.shape}"
             )
+        images = to_model_input(pixels)
         chunks = [
             self._forward(tf.constant(images[start : start + MAX_FORWARD_BATCH])).numpy()
             for start in range(0, len(images), MAX_FORWARD_BATCH)
@@ -105,8 +112,8 @@ class Predictor:
     def predict(
         self, images: Sequence[ImageSource], top_k: int = DEFAULT_TOP_K
     ) -> list[ImagePrediction]:
-        """Decode and preprocess images, then return the top-k classes of each."""
-        probabilities = self.predict_arrays(preprocess_images(images))
+        """Decode images, then return the top-k classes of each."""
+        probabilities = self.predict_pixels(decode_pixels_batch(images))
         return [self.describe(row, top_k) for row in probabilities]
 
     def describe(self, probabilities: np.ndarray, top_k: int = DEFAULT_TOP_K) -> ImagePrediction:

@@ -1,7 +1,11 @@
 """The one image preprocessing path, shared by training and serving.
 
-Training images and uploaded images both go through `preprocess_image`, so the
-model never sees pixels prepared differently at serving time than in training.
+An image becomes *pixels*: uint8 (32, 32, 3) RGB (`decode_pixels`), the form the
+service stores (BatchItem.pixels), sends to workers (predictions.wire) and hands to
+`Predictor`. `to_model_input` is the one conversion of pixels to what the network
+takes (float32 in [0, 1]), and `to_uint8` the one conversion back. Training images
+and uploaded images both go through here, so the model never sees pixels prepared
+differently at serving time than in training.
 Bump PREPROCESSING_VERSION whenever the output of this module changes: it is
 stored with every model, and a model is only served with the version it was
 trained with.
@@ -22,6 +26,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 PREPROCESSING_VERSION = 1
 IMAGE_SIZE = 32
 INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 3)
+PIXEL_BYTES = IMAGE_SIZE * IMAGE_SIZE * 3  # one image's pixels as bytes
 # Larger images are refused before decoding: a few kilobytes of PNG can claim
 # billions of pixels (decompression bomb). 64 MP still admits any camera photo.
 MAX_IMAGE_PIXELS = 64_000_000
@@ -198,27 +203,62 @@ def image_to_uint8(image: Image.Image) -> np.ndarray:
     return np.asarray(resized, dtype=np.uint8)
 
 
-def image_to_array(image: Image.Image) -> np.ndarray:
-    """RGB image → float32 (32, 32, 3) in [0, 1]: centre square, then resize."""
-    return image_to_uint8(image).astype(np.float32) / 255.0
-
-
-def preprocess_image(source: ImageSource) -> np.ndarray:
-    """Any image Pillow reads → float32 array of shape (32, 32, 3), values in [0, 1]."""
-    return image_to_array(load_image(source))
-
-
-def preprocess_images(sources: Iterable[ImageSource]) -> np.ndarray:
-    """Preprocess many images into one (N, 32, 32, 3) float32 batch."""
-    arrays = [preprocess_image(source) for source in sources]
-    if not arrays:
-        return np.zeros((0, *INPUT_SHAPE), dtype=np.float32)
-    return np.stack(arrays)
+def to_model_input(pixels: np.ndarray) -> np.ndarray:
+    """uint8 pixels (..., 32, 32, 3) → float32 in [0, 1], what the network takes: the
+    one place the service scales pixels, for training and serving alike."""
+    pixels = np.asarray(pixels)
+    if pixels.dtype != np.uint8:
+        raise ValueError(f"expected uint8 pixels, got {pixels.dtype}")
+    return pixels.astype(np.float32) / 255.0
 
 
 def to_uint8(array: np.ndarray) -> np.ndarray:
-    """Inverse of the [0, 1] scaling: exact for arrays made by this module."""
+    """Inverse of `to_model_input`: exact for arrays made by this module."""
     return np.clip(np.rint(array * 255.0), 0, 255).astype(np.uint8)
+
+
+def pixels_to_bytes(pixels: np.ndarray) -> bytes:
+    """One image's uint8 (32, 32, 3) pixels as PIXEL_BYTES bytes (stored, or sent)."""
+    pixels = np.asarray(pixels)
+    if pixels.dtype != np.uint8 or pixels.shape != INPUT_SHAPE:
+        raise ValueError(f"expected uint8 pixels of shape {INPUT_SHAPE}, got {pixels.dtype} "
+                         f"{pixels.shape}")  # fmt: skip
+    return np.ascontiguousarray(pixels).tobytes()
+
+
+def pixels_from_bytes(data: bytes) -> np.ndarray:
+    """The inverse of `pixels_to_bytes` (a read-only view of `data`)."""
+    if len(data) != PIXEL_BYTES:
+        raise ValueError(f"expected {PIXEL_BYTES} bytes of pixels, got {len(data)}")
+    return np.frombuffer(data, dtype=np.uint8).reshape(INPUT_SHAPE)
+
+
+def decode_pixels(source: ImageSource) -> np.ndarray:
+    """Any image Pillow reads → its uint8 (32, 32, 3) pixels."""
+    return image_to_uint8(load_image(source))
+
+
+def decode_pixels_batch(sources: Iterable[ImageSource]) -> np.ndarray:
+    """Many images → one (N, 32, 32, 3) uint8 batch."""
+    arrays = [decode_pixels(source) for source in sources]
+    if not arrays:
+        return np.zeros((0, *INPUT_SHAPE), dtype=np.uint8)
+    return np.stack(arrays)
+
+
+def image_to_array(image: Image.Image) -> np.ndarray:
+    """RGB image → model input, float32 (32, 32, 3) in [0, 1]."""
+    return to_model_input(image_to_uint8(image))
+
+
+def preprocess_image(source: ImageSource) -> np.ndarray:
+    """Any image Pillow reads → model input, float32 (32, 32, 3) in [0, 1]."""
+    return to_model_input(decode_pixels(source))
+
+
+def preprocess_images(sources: Iterable[ImageSource]) -> np.ndarray:
+    """Many images → one (N, 32, 32, 3) float32 batch of model input."""
+    return to_model_input(decode_pixels_batch(sources))
 
 
 def encode_png(pixels: np.ndarray) -> bytes:

@@ -12,9 +12,10 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from classifier_site.admin_widgets import PREVIEW_PIXELS, THUMBNAIL_PIXELS, image_tag
 from predictions.corrections import add_to_training_set
 from predictions.models import Prediction
-from training.admin import PREVIEW_PIXELS, THUMBNAIL_PIXELS, LabelForm, image_tag, label_form_page
+from training.forms import LabelForm, label_form_page
 from training.models import TrainingImage
 
 

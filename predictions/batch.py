@@ -19,9 +19,18 @@ from django.conf import settings
 from django.db import transaction
 
 from classifier_site.media import user_scope
+from classifier_site.media_store import (
+    Content,
+    new_files_removed_on_error,
+    prepare_upload,
+    store_image_file,
+)
 from classifier_site.uploads import batch_zip_limits, offload
+from jobs import lifecycle
+from jobs.models import Job
 from ml_core.archives import ArchiveError, ZipMember, ZipReader, display_name
 from ml_core.preprocessing import InvalidImageError
+from predictions import enqueue, inference
 from predictions.models import (
     BatchItem,
     NewBatchItem,
@@ -30,9 +39,7 @@ from predictions.models import (
     insert_batch_items,
     insert_predictions,
 )
-from training import jobs
-from training.imports import Content, new_files_removed_on_error, prepare_upload, store_image_file
-from training.models import Job, ModelVersion
+from training.models import ModelVersion
 
 if TYPE_CHECKING:  # the web process must not import TensorFlow
     from ml_core.predictor import ImagePrediction
@@ -123,7 +130,7 @@ def submit_batch_job(images: list[UploadedImage], user=None, access_key: str | N
                 _store_chunk(job, first, images[first : first + size], scope)
         except BaseException:
             if job.pk is not None:
-                _delete_job(job)
+                lifecycle.discard(job)  # with its items, and predictions stored meanwhile
             raise
     return job
 
@@ -136,8 +143,6 @@ def _store_chunk(job: Job, first: int, images: list[UploadedImage], scope: str) 
     The job row is created with the first chunk: a submit that dies before then
     leaves no job behind (a later one leaves a job whose stale heartbeat the
     recovery sweep fails)."""
-    from predictions.tasks import predict_batch_chunk
-
     errors, rows = [], []
     for position, image in enumerate(images, start=first):
         try:
@@ -155,30 +160,21 @@ def _store_chunk(job: Job, first: int, images: list[UploadedImage], scope: str) 
         if job.pk is None:
             job.save()
         else:
-            jobs.heartbeat(job.pk)
+            lifecycle.heartbeat(job.pk)
         insert_batch_items([NewBatchItem(job.pk, *row) for row in rows])
         stop = first + len(images)
-        transaction.on_commit(lambda: predict_batch_chunk.delay(job.pk, first, stop))
-
-
-def _delete_job(job: Job) -> None:
-    """Remove a job whose submit failed, with its items and any predictions that
-    workers already stored. The row lock orders this after a chunk being stored."""
-    with transaction.atomic():
-        if Job.objects.select_for_update().filter(pk=job.pk).exists():
-            Job.objects.filter(pk=job.pk).delete()
+        enqueue.batch_chunk_after_commit(job.pk, first, stop)
 
 
 def enqueue_missing_chunks(job: Job) -> int:
-    """Queue a chunk task for every run of positions still without a prediction.
+    """Queue a chunk task for every run of positions still without a prediction
+    (the recovery sweep's way of resuming a batch job whose worker was lost).
 
     A job with fewer items than its total lost its submit (the web process died
     while storing the upload): it can never complete, so it fails."""
-    from predictions.tasks import predict_batch_chunk
-
     stored = BatchItem.objects.filter(job=job).count()
     if stored < job.total:
-        jobs.fail(
+        lifecycle.fail(
             job,
             f"failed: the upload stopped after {stored} of {job.total} images were stored",
             "the web process stopped while storing the upload; submit the images again",
@@ -193,10 +189,22 @@ def enqueue_missing_chunks(job: Job) -> int:
     chunks = [(missing[start], missing[min(start + size, len(missing)) - 1] + 1)
               for start in range(0, len(missing), size)]  # fmt: skip
     for first, stop in chunks:
-        predict_batch_chunk.delay(job.pk, first, stop)
+        enqueue.batch_chunk(job.pk, first, stop)
     if not missing:
         update_progress(job)
     return len(chunks)
+
+
+def predict_chunk(job: Job, start: int, stop: int) -> None:
+    """Predict positions [start, stop) of a batch job that still lack a prediction
+    (in an inference worker: the one service call of the chunk task)."""
+    if job.is_finished or job.cancel_requested:
+        return
+    if job.status == Job.Status.QUEUED:
+        lifecycle.start_if_queued(job)
+    items = pending_items(job, start, stop)
+    predictions = inference.predict_items(job.model_version, items) if items else []
+    store_chunk(job, items, predictions)
 
 
 def pending_items(job: Job, start: int, stop: int) -> list[BatchItem]:
@@ -246,11 +254,11 @@ def save_predictions(job: Job, items: list[BatchItem], predictions: list[ImagePr
 def update_progress(job: Job) -> None:
     done = Prediction.objects.filter(batch_item__job=job).count()
     total = max(job.total, 1)
-    jobs.record_progress(
+    lifecycle.record_progress(
         job.pk, min(done / total, 1.0), processed=done, message=f"{done} of {job.total} images"
     )
     if done >= job.total:
-        jobs.succeed(job, f"{done} images predicted", processed=done)
+        lifecycle.succeed(job, f"{done} images predicted", processed=done)
 
 
 def results(job: Job) -> list[dict]:

@@ -8,7 +8,7 @@ every worker within seconds, without a restart and without failing a request.
 
 from __future__ import annotations
 
-import base64
+import logging
 import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
@@ -16,12 +16,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from django.conf import settings
 
-from ml_core.preprocessing import INPUT_SHAPE
-from predictions.models import BatchItem, Prediction
+from ml_core.preprocessing import pixels_from_bytes
+from predictions.models import BatchItem, NewPrediction, Prediction, insert_predictions
+from predictions.wire import Answer, PredictionAnswer, PredictionFailure, PredictionRequest
 from training.models import ModelVersion
 
 if TYPE_CHECKING:
     from ml_core.predictor import ImagePrediction, Predictor
+
+logger = logging.getLogger(__name__)
 
 LOADED_MODELS_KEPT = 2  # the production version and the one before it
 
@@ -42,7 +45,7 @@ class ModelCache:
     def predictor(self, version: ModelVersion) -> Predictor:
         if not self._predictors:
             _configure_tensorflow()
-        from ml_core.predictor import Predictor  # TensorFlow loads here, in the pool process
+        from ml_core.predictor import Predictor  # TensorFlow: pool process only
 
         if version.pk not in self._predictors:
             self._predictors[version.pk] = Predictor(version.artifact_directory)
@@ -61,7 +64,7 @@ def _configure_tensorflow() -> None:
     With several inference processes on one host, one thread each avoids them
     fighting over cores; bench/jobs_throughput.py measures the choice.
     """
-    import tensorflow as tf
+    import tensorflow as tf  # TensorFlow: pool process only
 
     threads = settings.INFERENCE_THREADS
     if threads and tf.config.threading.get_intra_op_parallelism_threads() != threads:
@@ -73,68 +76,64 @@ def _configure_tensorflow() -> None:
 
 
 def predict_items(version: ModelVersion, items: list[BatchItem]) -> list[ImagePrediction]:
-    """One forward pass over the items' stored, already preprocessed pixels."""
+    """One forward pass over the items' stored pixels."""
     predictor = models.predictor(version)
-    images = np.stack([pixels_to_array(bytes(item.pixels)) for item in items])
-    return [predictor.describe(row) for row in predictor.predict_arrays(images)]
+    pixels = np.stack([pixels_from_bytes(bytes(item.pixels)) for item in items])
+    return [predictor.describe(row) for row in predictor.predict_pixels(pixels)]
 
 
-def pixels_to_array(pixels: bytes) -> np.ndarray:
-    return np.frombuffer(pixels, dtype=np.uint8).reshape(INPUT_SHAPE).astype(np.float32) / 255.0
+def answer_requests(requests: list[tuple[str, dict[str, Any]]]) -> list[Answer]:
+    """Answer a micro-batch of single-image requests, (task id, message) each; every
+    waiting caller gets an answer, a failure rather than a time-out later."""
+    try:
+        parsed = [
+            (task_id, PredictionRequest.from_message(message)) for task_id, message in requests
+        ]
+        return predict_requests(parsed)
+    except Exception as exc:
+        logger.exception("micro-batch of %d predictions failed", len(requests))
+        return [PredictionFailure(f"prediction failed: {type(exc).__name__}")] * len(requests)
 
 
-def encode_pixels(pixels: np.ndarray) -> str:
-    """uint8 (32, 32, 3) → base64 text for a JSON task message."""
-    return base64.b64encode(np.ascontiguousarray(pixels, dtype=np.uint8).tobytes()).decode()
-
-
-def decode_pixels(text: str) -> np.ndarray:
-    return pixels_to_array(base64.b64decode(text))
-
-
-def predict_requests(requests: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
-    """Answer a micro-batch of single-image requests with one forward pass.
-
-    `requests` are (task id, kwargs). Each prediction row is keyed by its task id,
-    so a redelivered request returns the stored row instead of adding another.
-    """
+def predict_requests(requests: list[tuple[str, PredictionRequest]]) -> list[Answer]:
+    """One forward pass for a micro-batch. Each prediction row is keyed by its task
+    id, so a redelivered request finds the stored row instead of adding another."""
     version = models.production()
     if version is None:
-        return [{"error": "no model version is in production yet"}] * len(requests)
+        return [PredictionFailure("no model version is in production yet")] * len(requests)
     predictor = models.predictor(version)
-    images = np.stack([decode_pixels(kwargs["pixels"]) for _, kwargs in requests])
-    predictions = [predictor.describe(row) for row in predictor.predict_arrays(images)]
-    Prediction.objects.bulk_create(
+    probabilities = predictor.predict_pixels(np.stack([request.pixels for _, request in requests]))
+    predictions = [predictor.describe(row) for row in probabilities]
+    insert_predictions(
         [
-            Prediction(
-                image=kwargs["image"],
-                image_sha256=kwargs["image_sha256"],
-                original_name=kwargs.get("original_name", "")[:255],
+            NewPrediction(
+                image=request.image,
+                image_sha256=request.image_sha256,
+                original_name=request.original_name[:255],
                 top_label=prediction.label,
                 confidence=prediction.confidence,
                 probabilities=prediction.probabilities,
-                model_version=version,
-                source=kwargs.get("source", Prediction.Source.API),
-                owner_id=kwargs.get("owner_id"),
-                request_id=request_id,
+                model_version_id=version.pk,
+                source=request.source,
+                owner_id=request.owner_id,
+                request_id=task_id,
             )
-            for (request_id, kwargs), prediction in zip(requests, predictions, strict=True)
-        ],
-        ignore_conflicts=True,
+            for (task_id, request), prediction in zip(requests, predictions, strict=True)
+        ]
     )
     stored = dict(
-        Prediction.objects.filter(
-            request_id__in=[request_id for request_id, _ in requests]
-        ).values_list("request_id", "id")
+        Prediction.objects.filter(request_id__in=[task_id for task_id, _ in requests]).values_list(
+            "request_id", "id"
+        )
     )
     return [
-        {
-            "prediction_id": stored[request_id],
-            "model_version": version.number,
-            "label": prediction.label,
-            "confidence": prediction.confidence,
-            "probabilities": prediction.probabilities,
-            "batch_size": len(requests),  # how many requests shared this forward pass
-        }
-        for (request_id, _), prediction in zip(requests, predictions, strict=True)
+        PredictionAnswer(
+            prediction_id=stored[task_id],
+            model_version=version.number,
+            label=prediction.label,
+            confidence=prediction.confidence,
+            probabilities=prediction.probabilities,
+            batch_size=len(requests),
+        )
+        for (task_id, _), prediction in zip(requests, predictions, strict=True)
     ]

@@ -7,7 +7,8 @@ from django.conf import settings
 from django.db import connection, models
 from django.utils import timezone
 
-from training.models import LABEL_MAX_LENGTH, Job, ModelVersion
+from jobs.models import Job
+from training.models import LABEL_MAX_LENGTH, ModelVersion
 
 
 class Prediction(models.Model):

@@ -1,13 +1,12 @@
 """Single predictions, asked by the web process and answered by an inference worker.
 
-The web process decodes and preprocesses (no TensorFlow needed), stores the image,
-then waits for a worker's answer, which arrives within milliseconds when a worker
-is free: the request is synchronous for the caller.
+The web process decodes the upload once (no TensorFlow needed), stores its copy,
+then sends its pixels (predictions.wire) and waits for a worker's answer, which
+arrives within milliseconds when a worker is free: the request is synchronous for
+the caller.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import redis
 from celery.exceptions import TimeoutError as CeleryTimeoutError
@@ -15,10 +14,21 @@ from django.conf import settings
 from kombu.exceptions import OperationalError as QueueError
 
 from classifier_site.media import user_scope
+from classifier_site.media_store import (
+    Content,
+    new_files_removed_on_error,
+    prepare_upload,
+    store_image_file,
+)
 from classifier_site.uploads import offload
-from predictions.inference import encode_pixels
+from predictions import enqueue
 from predictions.models import Prediction
-from training.imports import Content, new_files_removed_on_error, prepare_upload, store_image_file
+from predictions.wire import (
+    PredictionAnswer,
+    PredictionFailure,
+    PredictionRequest,
+    answer_from_message,
+)
 
 
 class PredictionUnavailable(Exception):
@@ -27,14 +37,14 @@ class PredictionUnavailable(Exception):
 
 def predict_image(
     content: bytes, original_name: str = "", source: str = Prediction.Source.API, user=None
-) -> dict[str, Any]:
+) -> PredictionAnswer:
     """Predict one image; raises InvalidImageError for bad input."""
     return predict_images_now([(original_name, content)], source, user)[0]
 
 
 def predict_images_now(
     images: list[tuple[str, Content]], source: str = Prediction.Source.API, user=None
-) -> list[dict[str, Any]]:
+) -> list[PredictionAnswer]:
     """Predict a few images synchronously, in order.
 
     Each image is decoded and its re-encoded copy stored, one at a time in a decode
@@ -45,28 +55,24 @@ def predict_images_now(
     """
     owner = user if user is not None and user.is_authenticated else None
     scope = user_scope(owner)
-    prepared = []
+    requests = []
     with new_files_removed_on_error():
         for original_name, content in images:
             upload = offload(prepare_upload, content)
             name, _ = store_image_file(
                 "predictions", upload.image.stored, upload.image.stored_format, scope
             )
-            prepared.append((original_name, name, upload.sha256, upload.image.pixels))
-    pending = []
-    for original_name, name, sha256, pixels in prepared:
-        pending.append(
-            _send(
-                kwargs={
-                    "pixels": encode_pixels(pixels),
-                    "image": name,
-                    "image_sha256": sha256,
-                    "original_name": original_name,
-                    "source": source,
-                    "owner_id": owner.pk if owner else None,
-                }
+            requests.append(
+                PredictionRequest(
+                    pixels=upload.image.pixels,
+                    image=name,
+                    image_sha256=upload.sha256,
+                    original_name=original_name,
+                    source=source,
+                    owner_id=owner.pk if owner else None,
+                )
             )
-        )
+    pending = [_send(request) for request in requests]
     return [_answer(result) for result in pending]
 
 
@@ -75,18 +81,16 @@ def predict_images_now(
 _QUEUE_DOWN = (QueueError, redis.RedisError, RuntimeError)
 
 
-def _send(**options):
-    from predictions.tasks import predict_images
-
+def _send(request: PredictionRequest):
     try:
-        return predict_images.apply_async(**options)
+        return enqueue.predict_image(request.to_message())
     except _QUEUE_DOWN as exc:
         raise PredictionUnavailable(
             "the task queue (Redis) is unavailable; try again in a few seconds"
         ) from exc
 
 
-def _answer(pending) -> dict[str, Any]:
+def _answer(pending) -> PredictionAnswer:
     try:
         result = pending.get(timeout=settings.PREDICTION_TIMEOUT_SECONDS)
     except CeleryTimeoutError as exc:
@@ -97,6 +101,7 @@ def _answer(pending) -> dict[str, Any]:
         raise PredictionUnavailable(
             "the task queue (Redis) is unavailable; try again in a few seconds"
         ) from exc
-    if "error" in result:
-        raise PredictionUnavailable(result["error"])
-    return result
+    answer = answer_from_message(result)
+    if isinstance(answer, PredictionFailure):
+        raise PredictionUnavailable(answer.reason)
+    return answer

@@ -36,7 +36,7 @@ def test_long_running_services_have_healthchecks_and_restart(services):
     for name in LONG_RUNNING:
         assert services[name]["healthcheck"]["test"][0] in {"CMD", "CMD-SHELL"}, name
         assert services[name]["restart"] == "unless-stopped", name
-    assert "classifier_site.healthcheck" in services["web"]["healthcheck"]["test"]
+    assert "classifier_site.container_probe" in services["web"]["healthcheck"]["test"]
     assert services["db"]["healthcheck"]["test"][1].startswith("pg_isready")
     assert services["redis"]["healthcheck"]["test"][1:] == ["redis-cli", "ping"]
 
@@ -199,7 +199,7 @@ def test_image_is_multi_stage_non_root_with_a_healthcheck_for_every_role():
     assert stages[-1][0] == "app"  # the application is the default target
     app_stage = dockerfile.split("AS app\n")[1].split("\nFROM ")[0]
     assert "\nUSER classifier\n" in app_stage
-    assert 'CMD ["python", "-m", "classifier_site.healthcheck"]' in app_stage
+    assert 'CMD ["python", "-m", "classifier_site.container_probe"]' in app_stage
     assert "COPY --from=app /app/staticfiles /srv/static" in dockerfile
     assert "nginx-unprivileged" in dockerfile  # nginx does not run as root either
 

@@ -22,7 +22,7 @@ HARNESS_NAMES = {
 }  # fmt: skip
 # Files that may name a stack command without starting one.
 NOT_STARTED = {
-    "tests/classifier_site/test_healthcheck.py": "commands handed to the health check, never run",
+    "tests/classifier_site/test_container_probe.py": "commands handed to the probe, never run",
     "tests/test_harness_boundaries.py": "the names this check looks for",
 }
 

@@ -69,7 +69,7 @@ def test_workers_scale_and_beat_never_runs_twice(manifests):
     assert beat["replicas"] == 1 and beat["strategy"] == {"type": "Recreate"}
     for name in ("web", "worker", "batch-worker", "training", "beat"):
         probe = container(manifests, name)["livenessProbe"]["exec"]["command"]
-        assert probe == ["python", "-m", "classifier_site.healthcheck"], name
+        assert probe == ["python", "-m", "classifier_site.container_probe"], name
 
 
 def test_every_configured_variable_is_one_the_code_reads(manifests):

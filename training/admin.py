@@ -1,105 +1,17 @@
-"""Admin for curating training images and inspecting model versions and jobs."""
+"""Admin for curating training images and inspecting model versions."""
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
-from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
-from classifier_site.media import signed_path
-from training import jobs
-from training.models import (
-    LABEL_MAX_LENGTH,
-    Job,
-    ModelVersion,
-    TrainingImage,
-    check_label,
-    known_labels,
-)
-from training.tasks import queue_dataset_plots
-
-THUMBNAIL_PIXELS = 48
-PREVIEW_PIXELS = 256
-INTERMEDIATE_TEMPLATE = "admin/label_form.html"
-
-
-def image_tag(file, pixels: int, alt: str = "") -> str:
-    """A stored image scaled up without smoothing (CIFAR images are 32x32), by a
-    signed, expiring URL (the admin's pages are shown to staff only)."""
-    if not file:
-        return "-"
-    return format_html(
-        '<img src="{}" width="{}" height="{}" alt="{}" loading="lazy" '
-        'style="image-rendering: pixelated; object-fit: contain; background: #fff; '
-        'border: 1px solid #ccc">',
-        signed_path(file.name),
-        pixels,
-        pixels,
-        alt,
-    )
-
-
-class LabelForm(forms.Form):
-    """A class label for the chosen images; a new class must be asked for."""
-
-    label = forms.CharField(
-        max_length=LABEL_MAX_LENGTH,
-        widget=forms.TextInput(attrs={"list": "known-labels", "autocomplete": "off"}),
-    )
-    new_class = forms.BooleanField(required=False, label="This is a new class")
-
-    def clean(self):
-        data = super().clean()
-        if "label" in data:
-            try:
-                check_label(data["label"], allow_new=data.get("new_class", False))
-            except ValidationError as exc:
-                if exc.code == "unknown_label":
-                    exc = ValidationError(f"{exc.messages[0]} (tick “new class” to add one)")
-                self.add_error("label", exc)
-        return data
-
-
-def label_form_page(
-    admin_site: admin.AdminSite,
-    request: HttpRequest,
-    model_admin: admin.ModelAdmin,
-    form: forms.Form,
-    objects: QuerySet,
-    title: str,
-    action: str | None,
-) -> TemplateResponse:
-    """The page between choosing objects and applying an action that needs a label.
-
-    `action` set: the form posts back to the change list with the selection (as
-    Django's delete confirmation does). None: it posts to the current URL.
-    """
-    shown = list(objects[:20])
-    return TemplateResponse(
-        request,
-        INTERMEDIATE_TEMPLATE,
-        {
-            **admin_site.each_context(request),
-            "title": title,
-            "opts": model_admin.model._meta,
-            "form": form,
-            "count": objects.count(),
-            "shown": [
-                (str(obj), image_tag(obj.image, THUMBNAIL_PIXELS, str(obj))) for obj in shown
-            ],
-            "action": action,
-            "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
-            "select_across": request.POST.get("select_across", "0"),
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            "known_labels": known_labels(),
-        },
-    )
+from classifier_site.admin_widgets import PREVIEW_PIXELS, THUMBNAIL_PIXELS, image_tag
+from training.enqueue import queue_dataset_plots
+from training.forms import LabelForm, label_form_page
+from training.models import ModelVersion, TrainingImage, check_label
 
 
 @admin.register(TrainingImage)
@@ -352,77 +264,3 @@ class ModelVersionAdmin(admin.ModelAdmin):
         version = queryset.get()
         version.promote(user=request.user)
         self.message_user(request, f"Version {version.number} is now in production.")
-
-
-@admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
-    """Jobs are written by workers only: the admin reads them, and may ask one to stop."""
-
-    list_display = [
-        "id",
-        "kind",
-        "status",
-        "progress_bar",
-        "epochs",
-        "items",
-        "model_version",
-        "submitted_by",
-        "created_at",
-        "finished_at",
-    ]
-    list_filter = ["kind", "status"]
-    search_fields = ["id", "message", "error", "celery_task_id"]
-    list_select_related = ["model_version", "submitted_by"]
-    actions = ["cancel"]
-    readonly_fields = ["progress_bar", "traceback_text"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False  # job rows are the history of what ran
-
-    def has_cancel_permission(self, request) -> bool:
-        return request.user.has_perm("training.change_job")
-
-    def get_fields(self, request, obj=None):
-        hidden = {"traceback", "access_key_hash"}
-        fields = [field.name for field in Job._meta.fields if field.name not in hidden]
-        return ["progress_bar", *fields, "traceback_text"]
-
-    @admin.display(description="traceback")
-    def traceback_text(self, job: Job) -> str:
-        """Where a failed job's traceback is shown: never in the API."""
-        if not job.traceback:
-            return "-"
-        return format_html('<pre style="white-space: pre-wrap">{}</pre>', job.traceback)
-
-    @admin.display(description="progress")
-    def progress_bar(self, job: Job) -> str:
-        return format_html(
-            '<progress max="1" value="{}" style="width: 8em"></progress> {}%',
-            f"{job.progress:.3f}",
-            round(job.progress * 100),
-        )
-
-    @admin.display(description="epoch")
-    def epochs(self, job: Job) -> str:
-        return f"{job.epoch}/{job.total_epochs}" if job.total_epochs else "-"
-
-    @admin.display(description="items")
-    def items(self, job: Job) -> str:
-        return f"{job.processed}/{job.total}" if job.total else "-"
-
-    @admin.action(description="Cancel the selected jobs", permissions=["cancel"])
-    def cancel(self, request: HttpRequest, queryset: QuerySet) -> None:
-        running = [job for job in queryset if not job.is_finished]
-        for job in running:
-            jobs.request_cancel(job)
-        self.message_user(
-            request,
-            f"Asked {len(running)} job(s) to stop; finished jobs are left as they are.",
-            messages.SUCCESS,
-        )

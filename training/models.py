@@ -119,7 +119,7 @@ class ModelVersion(models.Model):
         blank=True,
     )
     job = models.OneToOneField(
-        "Job",
+        "jobs.Job",
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
@@ -310,87 +310,12 @@ class ModelVersionTrainingImage(models.Model):
         return f"v{self.model_version_id} ← image {self.training_image_id}"
 
 
-class Job(models.Model):
-    """A long-running piece of work, run by a Celery worker; the database row is the
-    source of truth for its state and progress (not Celery's result backend)."""
-
-    class Kind(models.TextChoices):
-        BATCH_INFERENCE = "batch_inference", "Batch inference"
-        TRAINING = "training", "Training"
-        EVALUATION = "evaluation", "Evaluation"
-
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
-
-    TERMINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED})
-
-    kind = models.CharField(max_length=20, choices=Kind.choices)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
-    progress = models.FloatField(default=0.0, help_text="0 to 1; never decreases.")
-    processed = models.PositiveIntegerField(default=0)
-    total = models.PositiveIntegerField(default=0)
-    epoch = models.PositiveIntegerField(default=0)
-    total_epochs = models.PositiveIntegerField(default=0)
-    metrics = models.JSONField(default=dict, blank=True, help_text="Latest metrics.")
-    history = models.JSONField(default=list, blank=True, help_text="Metrics per epoch.")
-    result = models.JSONField(default=dict, blank=True)
-    parameters = models.JSONField(default=dict, blank=True)
-    message = models.CharField(max_length=200, blank=True)
-    error = models.TextField(
-        blank=True, help_text="Short: the exception's class and message, without paths."
-    )
-    traceback = models.TextField(
-        blank=True, editable=False, help_text="For administrators only; never in the API."
-    )
-    model_version = models.ForeignKey(
-        ModelVersion,
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="jobs",
-        help_text="Batch inference: the version predicting. Evaluation: the version "
-        "evaluated. Training: the version created.",
-    )
-    training_images = models.ManyToManyField(
-        TrainingImage, through="JobTrainingImage", related_name="jobs", blank=True
-    )
-    # The submitter sees the job; None is an anonymous caller's job (followed with its
-    # access key) or a deleted user's: either way staff only, never public.
-    submitted_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
-    )
-    # sha256 of an anonymous batch job's access key (the key is shown once, at submit).
-    access_key_hash = models.CharField(max_length=64, blank=True, editable=False)
-    cancel_requested = models.BooleanField(default=False)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    celery_task_id = models.CharField(max_length=64, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["status", "heartbeat_at"])]
-
-    def __str__(self) -> str:
-        return f"{self.get_kind_display()} job {self.pk} ({self.status})"
-
-    @property
-    def is_finished(self) -> bool:
-        return self.status in self.TERMINAL
-
-
 class JobTrainingImage(models.Model):
     """A training job's snapshot: the included images of both splits at submit time,
     each with the label and split it had then. The job trains on the train ones and
     is tested on the test ones, whatever curation happens after the submit."""
 
-    job = models.ForeignKey(Job, on_delete=models.CASCADE)
+    job = models.ForeignKey("jobs.Job", on_delete=models.CASCADE)
     training_image = models.ForeignKey(TrainingImage, on_delete=models.PROTECT)
     label = models.CharField(max_length=LABEL_MAX_LENGTH)
     split = models.CharField(max_length=8, choices=TrainingImage.Split.choices)

@@ -21,14 +21,19 @@ from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 from sklearn.model_selection import train_test_split
 
+from jobs.models import Job
 from ml_core.artifacts import build_metadata, dataset_fingerprint, save_artifacts
 from ml_core.calibration import apply_temperature, expected_calibration_error
 from ml_core.evaluation import evaluate
 from ml_core.predictor import Predictor
-from ml_core.preprocessing import INPUT_SHAPE, PREPROCESSING_VERSION, preprocess_image
+from ml_core.preprocessing import (
+    INPUT_SHAPE,
+    PREPROCESSING_VERSION,
+    decode_pixels,
+    to_model_input,
+)
 from ml_core.training import TrainingConfig, TrainingListener, train_model
 from training.models import (
-    Job,
     JobTrainingImage,
     ModelVersion,
     ModelVersionTrainingImage,
@@ -47,7 +52,7 @@ class TrainingDataError(Exception):
 
 @dataclass(frozen=True)
 class LabeledSet:
-    images: np.ndarray  # (N, 32, 32, 3) float32 in [0, 1]
+    pixels: np.ndarray  # (N, 32, 32, 3) uint8 (ml_core.preprocessing's format)
     labels: np.ndarray  # indices into class_names
     fingerprint: str
 
@@ -147,15 +152,15 @@ def load_labeled_set(
     class_names: list[str],
     on_progress: LoadProgress = _ignore_progress,
 ) -> LabeledSet:
-    """Read and preprocess stored images through the serving preprocessing path."""
+    """Read and decode stored images through the serving preprocessing path."""
     index_of = {name: index for index, name in enumerate(class_names)}
-    images = np.zeros((len(rows), *INPUT_SHAPE), dtype=np.float32)
+    pixels = np.zeros((len(rows), *INPUT_SHAPE), dtype=np.uint8)
     for position, row in enumerate(rows):
         with row.image.open("rb") as handle:
-            images[position] = preprocess_image(handle.read())
+            pixels[position] = decode_pixels(handle.read())
         on_progress(position + 1, len(rows))
     return LabeledSet(
-        images=images,
+        pixels=pixels,
         labels=np.array([index_of[row.label] for row in rows], dtype=np.int64),
         fingerprint=dataset_fingerprint(f"{row.sha256}:{row.label}" for row in rows),
     )
@@ -211,13 +216,15 @@ def train_new_version(
     test_set = load_labeled_set(
         test_rows, class_names, lambda done, _: on_load_progress(len(train_rows) + done, total)
     )
-    result = train_model(train_set.images, train_set.labels, class_names, config, listener)
+    result = train_model(
+        to_model_input(train_set.pixels), train_set.labels, class_names, config, listener
+    )
     if result.stop_requested:
         logger.info("training stopped on request after %d epochs", len(result.history))
         return None
 
     # The metrics are those of the probabilities served: calibrated as Predictor does.
-    raw = result.model.predict(test_set.images, batch_size=256, verbose=0)
+    raw = result.model.predict(to_model_input(test_set.pixels), batch_size=256, verbose=0)
     temperature = result.calibration["temperature"]
     metrics = evaluate(test_set.labels, apply_temperature(raw, temperature), class_names)
     metrics["ece_uncalibrated"] = expected_calibration_error(raw, test_set.labels)
@@ -294,7 +301,7 @@ def predict_test_split(
         raise TrainingDataError("the test split has no included images of this model's classes")
     test_set = load_labeled_set(test_rows, version.class_names, on_load_progress)
     predictor = Predictor(version.artifact_directory)
-    raw = predictor.predict_arrays(test_set.images, calibrated=False)
+    raw = predictor.predict_pixels(test_set.pixels, calibrated=False)
     return test_set, raw, predictor.temperature
 
 

@@ -7,15 +7,19 @@ point at their ModelVersion. Redrawing a plot replaces its row and file.
 from __future__ import annotations
 
 import hashlib
+import logging
 
 import numpy as np
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
 
+from ml_core.calibration import apply_temperature
 from ml_core.plots import Plot, dataset_plots, evaluation_plots, training_curves
-from ml_core.preprocessing import preprocess_image, to_uint8
+from ml_core.preprocessing import decode_pixels
 from training.models import ModelVersion, TrainingImage, Visualization
+
+logger = logging.getLogger(__name__)
 
 
 def _store(plot: Plot, model_version: ModelVersion | None = None) -> Visualization:
@@ -60,7 +64,7 @@ def generate_dataset_plots() -> list[Visualization]:
 
 def _pixels(row: TrainingImage) -> np.ndarray:
     with row.image.open("rb") as handle:
-        return to_uint8(preprocess_image(handle.read()))
+        return decode_pixels(handle.read())
 
 
 def _of_version(plot: Plot, version: ModelVersion) -> Plot:
@@ -81,10 +85,14 @@ def generate_training_plot(version: ModelVersion) -> Visualization | None:
 def generate_evaluation_plots(version: ModelVersion) -> list[Visualization]:
     """Confusion matrix, ROC curves and per-class metrics of `version` on the current
     included test split. Runs the model: call it in a worker's pool process only."""
-    from ml_core.calibration import apply_temperature
-    from training.pipeline import predict_test_split  # imports TensorFlow
+    # TensorFlow: this runs in a training worker's pool process only.
+    from training.pipeline import TrainingDataError, predict_test_split
 
-    test_set, raw, temperature = predict_test_split(version)
+    try:
+        test_set, raw, temperature = predict_test_split(version)
+    except TrainingDataError as exc:  # nothing to plot until the test split has images
+        logger.warning("no evaluation plots for v%s: %s", version.number, exc)
+        return []
     probabilities = apply_temperature(raw, temperature)  # what the version serves
     plots = evaluation_plots(test_set.labels, probabilities, version.class_names)
     return [_store(_of_version(plot, version), version) for plot in plots]

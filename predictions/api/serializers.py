@@ -2,8 +2,9 @@ from django.conf import settings
 from rest_framework import serializers
 
 from classifier_site.api import StrictSerializer, check_upload_size, check_uploads
+from classifier_site.media import media_url
+from jobs.serializers import JobSerializer
 from predictions.models import Prediction
-from training.api.serializers import JobSerializer, media_url
 
 
 class PredictionSerializer(serializers.ModelSerializer):

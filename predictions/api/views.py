@@ -8,7 +8,7 @@ from django.db.models.functions import TruncDate
 from django.http import HttpResponse
 from django.utils.crypto import constant_time_compare
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import mixins, status, viewsets
+from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
@@ -19,6 +19,9 @@ from classifier_site.api import CanPredict, MultipartPostMixin, error
 from classifier_site.media import signed_url
 from classifier_site.uploads import check_request_pixels, read_upload
 from classifier_site.visibility import visible_to
+from jobs.models import Job
+from jobs.serializers import JobSerializer
+from jobs.views import JobViewSet
 from ml_core.datasets import display_name
 from ml_core.preprocessing import InvalidImageError
 from predictions import batch
@@ -34,9 +37,7 @@ from predictions.api.serializers import (
 )
 from predictions.models import BatchItem, Prediction
 from predictions.single import PredictionUnavailable, predict_images_now
-from training.api.serializers import JobSerializer
-from training.api.views import CancellableJobMixin
-from training.models import Job
+from predictions.wire import PredictionAnswer
 
 
 class PredictView(APIView):
@@ -99,15 +100,15 @@ def _predict(request: Request, uploads: list, top_k: int, shape) -> Response:
     return Response(shape([_with_top_k(result, top_k) for result in results]))
 
 
-def _with_top_k(result: dict, top_k: int) -> dict:
-    ranked = sorted(result["probabilities"].items(), key=lambda item: -item[1])
+def _with_top_k(answer: PredictionAnswer, top_k: int) -> dict:
+    ranked = sorted(answer.probabilities.items(), key=lambda item: -item[1])
     return {
-        "prediction_id": result["prediction_id"],
-        "model_version": result["model_version"],
-        "label": result["label"],
-        "confidence": result["confidence"],
+        "prediction_id": answer.prediction_id,
+        "model_version": answer.model_version,
+        "label": answer.label,
+        "confidence": answer.confidence,
         "top": [{"label": label, "probability": p} for label, p in ranked[:top_k]],
-        "probabilities": result["probabilities"],
+        "probabilities": answer.probabilities,
     }
 
 
@@ -181,23 +182,14 @@ ACCESS_KEY_PARAMETER = OpenApiParameter(
 )
 
 
-class BatchJobViewSet(
-    MultipartPostMixin,
-    CancellableJobMixin,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    viewsets.GenericViewSet,
-):
+class BatchJobViewSet(MultipartPostMixin, JobViewSet):
     """Batch-inference jobs: submit many images (or a zip), follow progress, get results.
 
-    A signed-in caller sees their own jobs; staff and holders of training.view_job see
+    A signed-in caller sees their own jobs; staff and holders of jobs.view_job see
     all. An anonymous caller's job is seen (followed, its results read, cancelled)
     only with the access key its submit answered with, sent as the X-Job-Key header."""
 
-    queryset = Job.objects.filter(kind=Job.Kind.BATCH_INFERENCE).select_related(
-        "model_version", "submitted_by"
-    )
-    serializer_class = JobSerializer
+    queryset = JobViewSet.queryset.filter(kind=Job.Kind.BATCH_INFERENCE)
     filterset_fields = ["status"]
     # Anonymous callers too (while predicting is open to them): may_cancel decides.
     cancel_permission_classes = [CanPredict]
@@ -209,7 +201,7 @@ class BatchJobViewSet(
 
     def get_queryset(self):
         jobs = super().get_queryset()
-        visible = visible_to(self.request.user, "submitted_by", "training.view_job")
+        visible = visible_to(self.request.user, "submitted_by", "jobs.view_job")
         if visible is None:
             return jobs
         if self.detail and (key := self._access_key()):

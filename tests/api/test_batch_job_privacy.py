@@ -1,14 +1,15 @@
 """Who sees a batch job, its results and its predictions: its submitter, staff and
-holders of training.view_job; an anonymous submitter only with the job's access key;
+holders of jobs.view_job; an anonymous submitter only with the job's access key;
 nobody else, even once the submitter's account is deleted."""
 
 import pytest
 from django.contrib.auth.models import Permission, User
 
+from jobs.models import Job
 from predictions.batch import access_key_hash
 from predictions.models import BatchItem, Prediction
 from tests.api.conftest import client_for
-from training.models import Job, ModelVersion
+from training.models import ModelVersion
 
 pytestmark = pytest.mark.django_db
 
@@ -97,7 +98,7 @@ def test_a_jobs_predictions_are_its_submitters_and_nobody_elses(api, people):
     predict("anonymous-batch", None, batch_job(key=KEY))
     assert seen(client_for(owner)) == {"owners-batch"}
     assert seen(api) == seen(client_for(stranger)) == set()
-    # training.view_job opens the jobs, not the prediction history.
+    # jobs.view_job opens the jobs, not the prediction history.
     assert seen(client_for(auditor)) == set()
     assert seen(client_for(staff)) == {"owners-batch", "anonymous-batch"}
 

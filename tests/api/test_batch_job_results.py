@@ -7,8 +7,9 @@ import re
 import pytest
 from django.contrib.auth.models import User
 
+from jobs.models import Job
 from predictions.models import BatchItem, Prediction
-from training.models import Job, ModelVersion
+from training.models import ModelVersion
 
 
 @pytest.fixture

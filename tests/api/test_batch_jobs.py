@@ -7,10 +7,10 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from harness.helpers import wait_until
+from jobs.models import Job
 from ml_core.preprocessing import encode_png
 from tests.api.conftest import client_for
 from tests.workers import JOB_TEST, register_version
-from training.models import Job
 
 pytestmark = JOB_TEST
 

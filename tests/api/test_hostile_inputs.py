@@ -25,13 +25,14 @@ from harness.hostile_inputs import (
     multipart,
     valid_png,
 )
+from jobs import lifecycle
+from jobs.models import Job
 from ml_core.preprocessing import encode_png
 from predictions.models import BatchItem, Prediction
 from tests.api.conftest import client_for
 from tests.workers import JOB_TEST, register_version
-from training import jobs
 from training.imports import import_uploads
-from training.models import Job, ModelVersion, TrainingImage
+from training.models import ModelVersion, TrainingImage
 
 pytestmark = JOB_TEST
 
@@ -166,7 +167,7 @@ def test_every_file_of_the_corpus_is_refused_clearly_or_accepted(endpoint, store
         response = send_file(client, curator, endpoint, case)
         problems += outcome_problems(endpoint, case, response)
         if endpoint == "batch-jobs" and response.status_code == 202:
-            jobs.request_cancel(Job.objects.get(pk=response.json()["id"]))
+            lifecycle.request_cancel(Job.objects.get(pk=response.json()["id"]))
     assert not problems, "\n".join(problems)
 
 
@@ -202,7 +203,7 @@ def test_every_archive_of_the_corpus_is_refused_clearly_or_accepted(
         if response.status_code != wanted:
             problems.append(f"{what}: expected {wanted}, got {response.status_code}")
         if response.status_code == 202:
-            jobs.request_cancel(Job.objects.get(pk=response.json()["id"]))
+            lifecycle.request_cancel(Job.objects.get(pk=response.json()["id"]))
     assert not problems, "\n".join(problems)
     outside = [path for path in Path(settings.MEDIA_ROOT).parent.rglob("evil*")]
     assert not outside, f"a member name reached the filesystem: {outside}"

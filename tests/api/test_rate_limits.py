@@ -39,8 +39,8 @@ def test_health_and_model_info_are_never_limited(api, settings):
 
 
 def test_job_progress_polling_is_never_limited(api, settings):
+    from jobs.models import Job
     from predictions.batch import access_key_hash
-    from training.models import Job
 
     settings.API_RATE_READ = "2/m"
     job = Job.objects.create(kind=Job.Kind.BATCH_INFERENCE, access_key_hash=access_key_hash("k"))

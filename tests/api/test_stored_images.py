@@ -12,12 +12,13 @@ import zipfile
 import pytest
 from django.contrib.auth.models import Permission, User
 
+from jobs import lifecycle
+from jobs.models import Job
 from predictions.models import BatchItem, Prediction
 from tests.api.conftest import client_for
 from tests.stored_images import photo_with_metadata, png_with_metadata, sha256, stored_problems
 from tests.workers import JOB_TEST, register_version
-from training import jobs
-from training.models import Job, TrainingImage
+from training.models import TrainingImage
 
 pytestmark = JOB_TEST
 
@@ -99,7 +100,7 @@ def test_batch_jobs_store_clean_upright_copies(api, production, as_archive):
     data = {"archive": as_zip(files)} if as_archive else {"images": named(files)}
     response = api.post("/api/v1/batch-jobs/", data, format="multipart")
     assert response.status_code == 202, response.content
-    jobs.request_cancel(Job.objects.get(pk=response.json()["id"]))
+    lifecycle.request_cancel(Job.objects.get(pk=response.json()["id"]))
     assert not problems_of(list(BatchItem.objects.order_by("position")), files, "image_sha256")
 
 

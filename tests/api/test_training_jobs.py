@@ -3,9 +3,10 @@ import contextlib
 import pytest
 from django.contrib.auth.models import Permission, User
 
+from jobs import lifecycle
+from jobs.models import Job
 from tests.api.conftest import client_for
-from training import jobs
-from training.models import Job, ModelVersion
+from training.models import ModelVersion
 
 pytestmark = pytest.mark.django_db
 
@@ -119,9 +120,9 @@ def test_malformed_json_is_a_json_400(trainer, curated_small):
 
 def failed_job(tmp_path) -> Job:
     """A job failed the way a worker fails it: an exception whose message names a
-    server path, recorded by jobs.failure_recorded."""
+    server path, recorded by lifecycle.failure_recorded."""
     job = Job.objects.create(kind=Job.Kind.TRAINING, status=Job.Status.RUNNING)
-    with contextlib.suppress(FileNotFoundError), jobs.failure_recorded(job):
+    with contextlib.suppress(FileNotFoundError), lifecycle.failure_recorded(job):
         (tmp_path / "models" / "v3" / "model.keras").read_bytes()
     job.refresh_from_db()
     return job
@@ -151,3 +152,27 @@ def test_submitter_names_are_shown_to_staff_only(api, trainer, curated_small):
         assert client.get(f"/api/v1/training-jobs/{job_id}/").json()["submitted_by"] == name
         listed = client.get("/api/v1/training-jobs/").json()["results"]
         assert [row["submitted_by"] for row in listed] == [name]
+
+
+def test_each_recipe_knob_is_a_field_with_the_recipes_bounds_and_help():
+    """The request's fields come from ml_core.config: a new knob, or a new bound,
+    reaches the API without anyone writing it a second time."""
+    from ml_core.config import knobs
+    from training.api.serializers import TrainingJobRequestSerializer
+
+    fields = TrainingJobRequestSerializer().fields
+    for name, knob in knobs().items():
+        if not knob.in_api:
+            assert name not in fields
+            continue
+        field = fields[name]
+        assert field.help_text == knob.help.capitalize() + "."
+        assert getattr(field, "min_value", None) == knob.minimum
+        assert getattr(field, "max_value", None) == knob.maximum
+        assert tuple(getattr(field, "choices", {})) == knob.choices
+
+
+def test_a_knob_outside_the_recipes_bounds_is_refused_by_name(trainer, curated_small):
+    response = trainer.post("/api/v1/training-jobs/", {"epochs": 501, "warmup_epochs": -1})
+    assert response.status_code == 400
+    assert set(response.json()["errors"]) == {"epochs", "warmup_epochs"}

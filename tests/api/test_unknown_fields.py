@@ -11,8 +11,9 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from jobs.models import Job
 from predictions.models import Prediction
-from training.models import Job, ModelVersion, Promotion, TrainingImage
+from training.models import ModelVersion, Promotion, TrainingImage
 
 pytestmark = pytest.mark.django_db
 

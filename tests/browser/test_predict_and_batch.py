@@ -4,11 +4,11 @@ import pytest
 from django.contrib.auth.models import User
 from playwright.sync_api import expect
 
+from jobs.models import Job
 from ml_core.preprocessing import encode_png
 from predictions.models import Prediction
 from predictions.single import predict_image
 from tests.workers import JOB_TEST, register_version
-from training.models import Job
 
 pytestmark = [*JOB_TEST, pytest.mark.browser]
 

@@ -5,8 +5,9 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from playwright.sync_api import expect
 
+from jobs.models import Job
 from tests.workers import JOB_TEST
-from training.models import Job, ModelVersion
+from training.models import ModelVersion
 
 pytestmark = [*JOB_TEST, pytest.mark.browser]
 TRAINING_WAIT_MS = 180_000

@@ -12,10 +12,11 @@ from django.contrib.auth.models import Permission, User
 from rest_framework.test import APIClient
 
 from harness.hostile_inputs import multipart
+from jobs.models import Job
 from ml_core.preprocessing import encode_png
 from predictions.models import BatchItem, Prediction
 from tests.api.conftest import client_for
-from training.models import Job, ModelVersion, TrainingImage
+from training.models import ModelVersion, TrainingImage
 
 pytestmark = [pytest.mark.faults, pytest.mark.django_db]
 

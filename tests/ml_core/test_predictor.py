@@ -15,7 +15,7 @@ from ml_core.artifacts import (
 )
 from ml_core.model import build_model
 from ml_core.predictor import Predictor
-from ml_core.preprocessing import INPUT_SHAPE, PREPROCESSING_VERSION, encode_png
+from ml_core.preprocessing import INPUT_SHAPE, PREPROCESSING_VERSION, encode_png, to_model_input
 
 CLASS_NAMES = [
     "airplane",
@@ -67,9 +67,10 @@ def saved(tmp_path):
 
 def test_round_trip_gives_identical_probabilities(saved, mini_dataset):
     model, directory = saved
-    images = mini_dataset.test.images[:50].astype(np.float32) / 255
+    pixels = mini_dataset.test.images[:50]
+    images = to_model_input(pixels)
     expected = np.asarray(model(images, training=False))
-    assert np.array_equal(Predictor(directory).predict_arrays(images), expected)
+    assert np.array_equal(Predictor(directory).predict_pixels(pixels), expected)
 
 
 def test_predict_returns_top_k_classes_sorted_by_probability(saved, mini_dataset):
@@ -90,10 +91,10 @@ def test_predict_returns_top_k_classes_sorted_by_probability(saved, mini_dataset
 def test_predicting_more_than_one_forward_batch_splits_and_joins_in_order(saved, mini_dataset):
     _, directory = saved
     predictor = Predictor(directory)
-    images = mini_dataset.test.images[:300].astype(np.float32) / 255
-    together = predictor.predict_arrays(images)
+    pixels = mini_dataset.test.images[:300]
+    together = predictor.predict_pixels(pixels)
     assert together.shape == (300, 10)
-    assert np.allclose(together[280:], predictor.predict_arrays(images[280:]), atol=1e-6)
+    assert np.allclose(together[280:], predictor.predict_pixels(pixels[280:]), atol=1e-6)
 
 
 def test_metadata_records_what_a_version_needs(saved):
@@ -155,20 +156,27 @@ def test_invalid_image_in_a_batch_raises_before_any_prediction(saved):
         Predictor(directory).predict([good.getvalue(), b"not an image"])
 
 
+def test_float_input_is_refused_so_pixels_are_scaled_in_one_place(saved):
+    _, directory = saved
+    with pytest.raises(ValueError, match="expected uint8 pixels"):
+        Predictor(directory).predict_pixels(np.zeros((1, *INPUT_SHAPE), dtype=np.float32))
+
+
 def test_stored_temperature_calibrates_every_served_probability(saved, tmp_path, mini_dataset):
     model, _ = saved
     calibration = {"method": "temperature", "temperature": 2.5}
     directory = save_artifacts(model, tmp_path / "v2", metadata(calibration=calibration))
     predictor = Predictor(directory)
-    images = mini_dataset.test.images[:20].astype(np.float32) / 255
+    pixels = mini_dataset.test.images[:20]
+    images = to_model_input(pixels)
     raw = np.asarray(model(images, training=False))
     # softmax(log p / T) is softmax(logits / T): the probabilities the network would
     # give with its logits divided by the temperature.
     expected = np.exp(np.log(raw) / 2.5)
     expected /= expected.sum(axis=1, keepdims=True)
     assert predictor.temperature == 2.5
-    assert np.allclose(predictor.predict_arrays(images), expected, atol=1e-5)
-    assert np.array_equal(predictor.predict_arrays(images, calibrated=False), raw)
+    assert np.allclose(predictor.predict_pixels(pixels), expected, atol=1e-5)
+    assert np.array_equal(predictor.predict_pixels(pixels, calibrated=False), raw)
     served = predictor.predict([encode_png(pixels) for pixels in mini_dataset.test.images[:2]])
     assert served[0].confidence == pytest.approx(float(expected[0].max()), abs=1e-5)
 
@@ -179,10 +187,11 @@ def test_versions_saved_without_calibration_serve_the_network_probabilities(save
     stored = json.loads(path.read_text())
     del stored["calibration"]  # as written before calibration existed
     path.write_text(json.dumps(stored))
-    images = mini_dataset.test.images[:5].astype(np.float32) / 255
+    pixels = mini_dataset.test.images[:5]
+    images = to_model_input(pixels)
     predictor = Predictor(directory)
     assert predictor.temperature == 1.0
-    assert np.array_equal(predictor.predict_arrays(images), model(images, training=False))
+    assert np.array_equal(predictor.predict_pixels(pixels), model(images, training=False))
 
 
 def test_an_impossible_stored_temperature_is_refused(saved, tmp_path):

@@ -1,4 +1,5 @@
 import io
+import re
 import struct
 import zlib
 
@@ -9,10 +10,15 @@ from PIL import Image
 from ml_core.preprocessing import (
     InvalidImageError,
     encode_png,
+    pixels_from_bytes,
+    pixels_to_bytes,
     preprocess_image,
     preprocess_images,
+    to_model_input,
+    to_uint8,
     validate_image,
 )
+from tests.architecture import ROOT, product_files
 
 WHITE = np.array([1.0, 1.0, 1.0], dtype=np.float32)
 
@@ -167,3 +173,16 @@ def test_validate_image_reports_the_format():
     assert validate_image(encode(Image.new("RGB", (4, 4)), "JPEG")) == "JPEG"
     with pytest.raises(InvalidImageError):
         validate_image(b"GIF89a truncated")
+
+
+def test_pixels_become_model_input_in_one_place_and_back_exactly():
+    pixels = np.arange(32 * 32 * 3, dtype=np.uint32).reshape(32, 32, 3).astype(np.uint8)
+    model_input = to_model_input(pixels)
+    assert model_input.dtype == np.float32 and model_input.max() <= 1.0
+    assert np.array_equal(to_uint8(model_input), pixels)
+    assert np.array_equal(pixels_from_bytes(pixels_to_bytes(pixels)), pixels)
+    scaling = re.compile(r"/\s*255(\.0*)?\b")
+    places = [
+        str(path.relative_to(ROOT)) for path in product_files() if scaling.search(path.read_text())
+    ]
+    assert places == ["ml_core/preprocessing.py"]

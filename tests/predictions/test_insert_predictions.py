@@ -2,8 +2,9 @@
 
 import pytest
 
+from jobs.models import Job
 from predictions.models import BatchItem, NewPrediction, Prediction, insert_predictions
-from training.models import Job, ModelVersion
+from training.models import ModelVersion
 
 pytestmark = pytest.mark.django_db
 

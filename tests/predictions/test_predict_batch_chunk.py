@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 
 from harness.helpers import wait_until
+from jobs import lifecycle
+from jobs.models import Job
 from ml_core.predictor import Predictor
 from ml_core.preprocessing import encode_png
 from predictions import batch
@@ -11,8 +13,6 @@ from predictions.models import BatchItem, Prediction
 from predictions.tasks import predict_batch_chunk
 from tests.predictions.conftest import uploads
 from tests.workers import JOB_TEST, queue_length, register_version
-from training import jobs
-from training.models import Job
 
 pytestmark = JOB_TEST
 
@@ -81,7 +81,7 @@ def test_cancelled_job_stops_between_chunks_and_keeps_what_it_made(
     register_version(trained_artifacts, 1)
     job = batch.submit_batch_job(uploads(mini_dataset, 400))
     wait_until(lambda: Job.objects.get(pk=job.pk).processed > 0, timeout=60)
-    jobs.request_cancel(job)
+    lifecycle.request_cancel(job)
     job.refresh_from_db()
     assert job.status == "cancelled"
     made = Prediction.objects.filter(batch_item__job=job).count()

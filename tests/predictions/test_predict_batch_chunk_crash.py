@@ -1,12 +1,12 @@
 """A worker SIGKILLed in the middle of a batch job: nothing lost, nothing duplicated."""
 
 from harness.helpers import wait_until
+from jobs.models import Job
+from jobs.tasks import recover_stale_jobs
 from ml_core.preprocessing import encode_png
 from predictions import batch
 from predictions.models import BatchItem, Prediction
 from tests.workers import JOB_TEST, register_version
-from training.models import Job
-from training.tasks import recover_stale_jobs
 
 pytestmark = JOB_TEST
 IMAGES = 400

@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from ml_core.preprocessing import encode_png
+from predictions import enqueue
 from predictions.models import Prediction
 from predictions.single import PredictionUnavailable, predict_image
 from tests.workers import JOB_TEST, let_workers_forget_deleted_versions, register_version
@@ -27,12 +28,12 @@ def test_prediction_is_answered_and_stored_with_its_model_version(
 ):
     version = register_version(trained_artifacts, 4)
     result = predict_image(images(mini_dataset, 1)[0], "cat.png")
-    assert result["model_version"] == 4
-    assert result["label"] in trained_artifacts["class_names"]
-    assert sum(result["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
-    stored = Prediction.objects.get(pk=result["prediction_id"])
+    assert result.model_version == 4
+    assert result.label in trained_artifacts["class_names"]
+    assert sum(result.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
+    stored = Prediction.objects.get(pk=result.prediction_id)
     assert stored.model_version == version
-    assert stored.top_label == result["label"]
+    assert stored.top_label == result.label
     assert stored.original_name == "cat.png"
     assert stored.image.name.startswith("predictions/")
 
@@ -42,8 +43,8 @@ def test_concurrent_requests_share_forward_passes(batching_worker, trained_artif
     predict_image(images(mini_dataset, 1)[0])  # the model is loaded before timing matters
     with ThreadPoolExecutor(max_workers=16) as pool:
         results = list(pool.map(predict_image, images(mini_dataset, 64)))
-    assert len({result["prediction_id"] for result in results}) == 64
-    assert max(result["batch_size"] for result in results) > 1
+    assert len({result.prediction_id for result in results}) == 64
+    assert max(result.batch_size for result in results) > 1
     assert Prediction.objects.count() == 65
 
 
@@ -55,7 +56,7 @@ def test_without_micro_batching_every_request_runs_alone(
     register_version(trained_artifacts, 1)
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(predict_image, images(mini_dataset, 16)))
-    assert {result["batch_size"] for result in results} == {1}
+    assert {result.batch_size for result in results} == {1}
 
 
 def test_promotion_reaches_the_worker_within_seconds_and_no_request_fails(
@@ -63,13 +64,13 @@ def test_promotion_reaches_the_worker_within_seconds_and_no_request_fails(
 ):
     first = register_version(trained_artifacts, 1)
     second = register_version(trained_artifacts, 2, status="candidate")
-    assert predict_image(images(mini_dataset, 1)[0])["model_version"] == 1
+    assert predict_image(images(mini_dataset, 1)[0]).model_version == 1
     versions, stop = [], time.monotonic() + 6
     with ThreadPoolExecutor(max_workers=4) as pool:
         promoted_at = None
         while time.monotonic() < stop:
             batch = list(pool.map(predict_image, images(mini_dataset, 4)))
-            versions.extend((time.monotonic(), result["model_version"]) for result in batch)
+            versions.extend((time.monotonic(), result.model_version) for result in batch)
             if promoted_at is None and time.monotonic() > stop - 5:
                 second.promote()
                 promoted_at = time.monotonic()
@@ -86,16 +87,11 @@ def test_no_production_model_is_reported_not_hidden(start_worker, mini_dataset):
         predict_image(images(mini_dataset, 1)[0])
 
 
-def test_no_worker_answering_times_out_with_a_clear_error(mini_dataset, settings, celery_redis):
+def test_no_worker_answering_times_out_with_a_clear_error(
+    mini_dataset, settings, celery_redis, monkeypatch
+):
     settings.PREDICTION_TIMEOUT_SECONDS = 0.5
-    from predictions.tasks import predict_images
-
-    original = predict_images.apply_async
-    try:
-        predict_images.apply_async = lambda **kw: original(queue="unserved", **kw)
-        with pytest.raises(
-            PredictionUnavailable, match="no inference worker answered within 0.5 s"
-        ):
-            predict_image(images(mini_dataset, 1)[0])
-    finally:
-        predict_images.apply_async = original
+    send = enqueue.send
+    monkeypatch.setattr(enqueue, "send", lambda *args, **kw: send(*args, queue="unserved", **kw))
+    with pytest.raises(PredictionUnavailable, match="no inference worker answered within 0.5 s"):
+        predict_image(images(mini_dataset, 1)[0])

@@ -12,10 +12,11 @@ import threading
 import pytest
 from django.db import connection
 
+from jobs.models import Job
 from ml_core.predictor import ImagePrediction
 from predictions import batch
 from predictions.models import BatchItem, Prediction
-from training.models import Job, ModelVersion
+from training.models import ModelVersion
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

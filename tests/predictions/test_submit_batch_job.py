@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from classifier_site import media_store
 from harness.helpers import wait_until
+from jobs.models import Job
 from predictions import batch
 from predictions.models import BatchItem, Prediction
 from tests.predictions.conftest import uploads
 from tests.workers import JOB_TEST, queue_length, register_version
-from training import imports
-from training.models import Job
 
 pytestmark = JOB_TEST
 CHUNK = 8
@@ -25,7 +25,7 @@ def predictions_stored() -> int:
 def pause_storing_at(monkeypatch, position: int, then) -> None:
     """Run `then` just before the image at `position` is stored."""
     calls = []
-    store = imports.store_image_file
+    store = media_store.store_image_file
 
     def store_image_file(folder: str, content: bytes, image_format: str, scope: str):
         if len(calls) == position:
@@ -53,7 +53,7 @@ def test_workers_predict_the_first_chunk_before_the_last_one_is_stored(
 
 
 def media_files() -> set[Path]:
-    root = Path(imports.default_storage.location)
+    root = Path(media_store.default_storage.location)
     return {path for path in root.rglob("*") if path.is_file()}
 
 
@@ -66,10 +66,10 @@ def test_a_storage_failure_after_chunks_were_predicted_leaves_no_job_rows_or_fil
 
     def disk_fills_once_predictions_exist():
         wait_until(lambda: predictions_stored() >= 2 * CHUNK, timeout=60, message="predictions")
-        raise imports.StorageFull("the server cannot store uploads right now (test)")
+        raise media_store.StorageFull("the server cannot store uploads right now (test)")
 
     pause_storing_at(monkeypatch, 5 * CHUNK + 3, disk_fills_once_predictions_exist)
-    with pytest.raises(imports.StorageFull):
+    with pytest.raises(media_store.StorageFull):
         batch.submit_batch_job(uploads(mini_dataset, 8 * CHUNK))
     wait_until(lambda: queue_length("batch") == 0, timeout=30, message="queued chunks to drain")
     assert Job.objects.count() == 0

@@ -3,8 +3,9 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from jobs.models import Job
 from tests.workers import TEST_REDIS_URL, clear_queues, queued_tasks
-from training.models import Job, ModelVersion
+from training.models import ModelVersion
 
 
 @pytest.fixture(autouse=True)

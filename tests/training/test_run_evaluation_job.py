@@ -3,9 +3,10 @@
 import pytest
 
 from harness.helpers import wait_until
+from jobs.models import Job
 from tests.workers import JOB_TEST, clear_queues, register_version
-from training.models import Job, Visualization
-from training.retraining import submit_evaluation_job
+from training.models import Visualization
+from training.submit import submit_evaluation_job
 
 pytestmark = JOB_TEST
 

@@ -8,6 +8,8 @@ import pytest
 from django.db import connection, transaction
 
 from harness.helpers import wait_until
+from jobs import lifecycle
+from jobs.models import Job
 from ml_core.config import TrainingConfig
 from ml_core.preprocessing import encode_png
 from predictions.single import predict_image
@@ -17,9 +19,7 @@ from tests.workers import (
     let_workers_forget_deleted_versions,
     register_version,
 )
-from training import jobs
 from training.models import (
-    Job,
     ModelVersion,
     ModelVersionTrainingImage,
     Promotion,
@@ -27,7 +27,7 @@ from training.models import (
     Visualization,
 )
 from training.pipeline import evaluate_version, frozen_test_set
-from training.retraining import submit_training_job
+from training.submit import submit_training_job
 from training.tasks import run_training_job
 
 pytestmark = JOB_TEST
@@ -184,11 +184,11 @@ def test_promoting_the_new_version_changes_what_predictions_report(
     first = finished(submit_training_job(TrainingConfig(epochs=1, batch_size=32))).model_version
     first.promote()
     image = encode_png(mini_dataset.test.images[0])
-    assert predict_image(image)["model_version"] == first.number
+    assert predict_image(image).model_version == first.number
     second = finished(submit_training_job(TrainingConfig(epochs=1, batch_size=32, seed=2)))
     second.model_version.promote()
     wait_until(
-        lambda: predict_image(image)["model_version"] == second.model_version.number,
+        lambda: predict_image(image).model_version == second.model_version.number,
         timeout=5,
         interval=0.2,
         message="workers to pick up the promotion",
@@ -214,7 +214,7 @@ def test_cancel_ends_the_job_within_one_epoch_without_a_version(workers, curated
     job = submit_training_job(TrainingConfig(epochs=50, batch_size=8))
     wait_until(lambda: Job.objects.get(pk=job.pk).epoch >= 1, timeout=120, interval=0.1)
     cancelled_during = Job.objects.get(pk=job.pk).epoch + 1
-    jobs.request_cancel(job)
+    lifecycle.request_cancel(job)
     job = finished(job)
     assert job.status == "cancelled"
     assert job.epoch <= cancelled_during

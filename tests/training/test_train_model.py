@@ -54,7 +54,7 @@ def test_artefacts_load_in_the_predictor_and_match_the_stored_metrics(curated_sm
     assert metadata["metrics"]["accuracy"] == version.metrics["accuracy"]
     assert metadata["dataset_fingerprint"] == version.dataset_fingerprint
     predictor = Predictor(version.artifact_directory)
-    probabilities = predictor.predict_arrays(np.zeros((2, 32, 32, 3), dtype=np.float32))
+    probabilities = predictor.predict_pixels(np.zeros((2, 32, 32, 3), dtype=np.uint8))
     assert probabilities.shape == (2, 10)
     # The calibration fitted on the validation images is stored and served.
     temperature = metadata["calibration"]["temperature"]

@@ -2,13 +2,9 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
 from classifier_site.api import StrictModelSerializer, StrictSerializer, check_uploads
-from classifier_site.media import signed_url
+from classifier_site.media import media_url
 from ml_core import config as recipe
-from training.models import Job, ModelVersion, TrainingImage, Visualization, check_label
-
-
-def help_for(knob: str) -> str:
-    return recipe.KNOB_HELP[knob].capitalize() + "."
+from training.models import ModelVersion, TrainingImage, Visualization, check_label
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
@@ -29,53 +25,6 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "promoted_at",
         ]
         read_only_fields = fields
-
-
-class JobSerializer(serializers.ModelSerializer):
-    """A job as its viewers see it; `error` is short (the traceback stays in the
-    admin), and the submitter's name is shown to staff only (null to others)."""
-
-    model_version = serializers.SlugRelatedField(slug_field="number", read_only=True)
-    submitted_by = serializers.SerializerMethodField(
-        help_text="The submitter's username, shown to staff only; null to others."
-    )
-
-    class Meta:
-        model = Job
-        fields = [
-            "id",
-            "kind",
-            "status",
-            "progress",
-            "processed",
-            "total",
-            "epoch",
-            "total_epochs",
-            "metrics",
-            "history",
-            "message",
-            "error",
-            "parameters",
-            "model_version",
-            "submitted_by",
-            "cancel_requested",
-            "created_at",
-            "started_at",
-            "finished_at",
-        ]
-        read_only_fields = fields
-
-    def get_submitted_by(self, job: Job) -> str | None:
-        request = self.context.get("request")
-        if job.submitted_by is None or request is None or not request.user.is_staff:
-            return None
-        return job.submitted_by.username
-
-
-def media_url(request, file) -> str:
-    """A stored file's signed, expiring URL (only ever made for a row the caller may
-    see), absolute when there is a request to build it from."""
-    return signed_url(request, file.name)
 
 
 class TrainingImageSerializer(StrictModelSerializer):
@@ -172,86 +121,32 @@ class ImportSummarySerializer(serializers.Serializer):
     rejected = serializers.ListField(child=serializers.CharField())
 
 
-class TrainingJobRequestSerializer(StrictSerializer):
-    """A retrain's parameters; every recipe knob defaults to the recipe (ml_core.config)."""
+def recipe_field(default, knob: recipe.Knob) -> serializers.Field:
+    """The API field of a recipe knob: its default, bounds and help from ml_core.config."""
+    options = {"default": default, "help_text": knob.help.capitalize() + "."}
+    if knob.choices:
+        return serializers.ChoiceField(choices=knob.choices, **options)
+    if isinstance(default, bool):
+        return serializers.BooleanField(**options)
+    field = serializers.IntegerField if isinstance(default, int) else serializers.FloatField
+    return field(min_value=knob.minimum, max_value=knob.maximum, **options)
 
-    epochs = serializers.IntegerField(
-        min_value=1, max_value=500, default=recipe.DEFAULT_EPOCHS, help_text=help_for("epochs")
-    )
-    batch_size = serializers.IntegerField(
-        min_value=1,
-        max_value=4096,
-        default=recipe.DEFAULT_BATCH_SIZE,
-        help_text=help_for("batch_size"),
-    )
-    learning_rate = serializers.FloatField(
-        min_value=1e-6,
-        max_value=1.0,
-        default=recipe.DEFAULT_LEARNING_RATE,
-        help_text=help_for("learning_rate"),
-    )
-    seed = serializers.IntegerField(
-        min_value=0, default=recipe.DEFAULT_SEED, help_text=help_for("seed")
-    )
-    optimizer = serializers.ChoiceField(
-        choices=recipe.OPTIMIZERS, default=recipe.DEFAULT_OPTIMIZER, help_text=help_for("optimizer")
-    )
-    weight_decay = serializers.FloatField(
-        min_value=0.0,
-        max_value=1.0,
-        default=recipe.DEFAULT_WEIGHT_DECAY,
-        help_text=help_for("weight_decay"),
-    )
-    learning_rate_schedule = serializers.ChoiceField(
-        choices=recipe.LEARNING_RATE_SCHEDULES,
-        default=recipe.DEFAULT_LEARNING_RATE_SCHEDULE,
-        help_text=help_for("learning_rate_schedule"),
-    )
-    warmup_epochs = serializers.IntegerField(
-        min_value=0,
-        max_value=100,
-        default=recipe.DEFAULT_WARMUP_EPOCHS,
-        help_text=help_for("warmup_epochs"),
-    )
-    label_smoothing = serializers.FloatField(
-        min_value=0.0,
-        max_value=0.5,
-        default=recipe.DEFAULT_LABEL_SMOOTHING,
-        help_text=help_for("label_smoothing"),
-    )
-    flip = serializers.BooleanField(default=recipe.DEFAULT_FLIP, help_text=help_for("flip"))
-    crop_padding = serializers.IntegerField(
-        min_value=0,
-        max_value=recipe.MAX_CROP_PADDING,
-        default=recipe.DEFAULT_CROP_PADDING,
-        help_text=help_for("crop_padding"),
-    )
-    cutout_size = serializers.IntegerField(
-        min_value=0,
-        max_value=recipe.MAX_CUTOUT_SIZE,
-        default=recipe.DEFAULT_CUTOUT_SIZE,
-        help_text=help_for("cutout_size"),
-    )
-    mixup_alpha = serializers.FloatField(
-        min_value=0.0,
-        max_value=10.0,
-        default=recipe.DEFAULT_MIXUP_ALPHA,
-        help_text=help_for("mixup_alpha"),
-    )
-    plateau_patience = serializers.IntegerField(
-        min_value=1,
-        max_value=500,
-        default=recipe.DEFAULT_PLATEAU_PATIENCE,
-        help_text=help_for("plateau_patience"),
-    )
-    early_stopping_patience = serializers.IntegerField(
-        min_value=1,
-        max_value=500,
-        default=recipe.DEFAULT_EARLY_STOPPING_PATIENCE,
-        help_text=help_for("early_stopping_patience"),
-    )
+
+class TrainingJobRequestSerializer(StrictSerializer):
+    """A retrain's parameters; every recipe knob (ml_core.config) defaults to the
+    recipe, within the recipe's bounds."""
+
     max_train_images = serializers.IntegerField(min_value=10, required=False, allow_null=True)
     auto_promote = serializers.BooleanField(default=False)
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        defaults = recipe.TrainingConfig()
+        knobs = {
+            name: recipe_field(getattr(defaults, name), knob)
+            for name, knob in recipe.knobs().items()
+            if knob.in_api
+        }
+        return {**knobs, **super().get_fields()}
 
     def validate(self, attrs):
         recipe_fields = {

@@ -3,12 +3,9 @@ from __future__ import annotations
 from functools import partial
 
 import django_filters
-import redis
 from django import forms
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
@@ -19,19 +16,21 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from classifier_site.api import MultipartPostMixin, error, may_view, refuse_any_field, requires
-from classifier_site.celery import app as celery_app
+from classifier_site.media_store import all_or_nothing
 from classifier_site.uploads import (
     check_request_pixels,
     offload,
     read_upload,
     training_zip_limits,
 )
+from jobs.models import Job
+from jobs.serializers import JobSerializer
+from jobs.views import JobViewSet
 from ml_core.config import TrainingConfig
 from ml_core.datasets import ClassFolderReader, DatasetError, display_name
-from training import jobs
+from ml_core.preprocessing import INPUT_SHAPE
 from training.api.serializers import (
     ImportSummarySerializer,
-    JobSerializer,
     ModelVersionSerializer,
     TrainingImageCountsSerializer,
     TrainingImageSerializer,
@@ -40,19 +39,16 @@ from training.api.serializers import (
     VisualizationSerializer,
     label_error,
 )
-from training.imports import all_or_nothing, import_class_folder, import_uploads
+from training.enqueue import queue_dataset_plots
+from training.imports import import_class_folder, import_uploads
 from training.models import (
-    Job,
     ModelVersion,
     RollbackError,
     TrainingImage,
     Visualization,
     visible_plots,
 )
-from training.retraining import submit_evaluation_job, submit_training_job
-from training.tasks import queue_dataset_plots
-
-WORKER_PING_TIMEOUT_SECONDS = 1.0
+from training.submit import submit_evaluation_job, submit_training_job
 
 
 class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
@@ -67,7 +63,7 @@ class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
         if self.action in {"promote", "rollback"}:
             return [requires("training.change_modelversion")()]
         if self.action == "evaluate":
-            return [requires("training.add_job")()]
+            return [requires("jobs.add_job")()]
         return super().get_permissions()
 
     @extend_schema(request=None, responses={202: JobSerializer})
@@ -128,8 +124,6 @@ class ModelInfoView(APIView):
         )
     )
     def get(self, request: Request) -> Response:
-        from ml_core.preprocessing import INPUT_SHAPE
-
         production = ModelVersion.production()
         return Response(
             {
@@ -142,166 +136,15 @@ class ModelInfoView(APIView):
         )
 
 
-class LivenessView(APIView):
-    """The web process answers."""
-
-    permission_classes = [permissions.AllowAny]
-    authentication_classes: list = []
-    throttle_classes: list = []  # health checks are never rate-limited
-
-    @extend_schema(responses=inline_serializer("Liveness", {"status": serializers.CharField()}))
-    def get(self, request: Request) -> Response:
-        return Response({"status": "alive"})
-
-
-def _check_database() -> str | None:
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-    except Exception as exc:  # any failure means not ready, with the reason
-        return f"database: {type(exc).__name__}: {exc}"
-    return None
-
-
-def _check_redis() -> str | None:
-    try:
-        redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1).ping()
-    except redis.RedisError as exc:
-        return f"redis: {exc}"
-    return None
-
-
-WORKERS_CACHE_KEY = "readiness:workers-by-queue"
-
-
-def _workers_by_queue() -> dict[str, list[str]]:
-    """Names of the workers consuming each queue. A census is one broadcast that always
-    waits its whole timeout (nobody knows how many workers will answer), so it is
-    shared through the cache: a status panel polled by many viewers costs one census
-    per READINESS_WORKERS_CACHE_SECONDS, not one second per request."""
-    seconds = settings.READINESS_WORKERS_CACHE_SECONDS
-    by_queue = cache.get(WORKERS_CACHE_KEY) if seconds else None
-    if by_queue is None:
-        inspector = celery_app.control.inspect(timeout=WORKER_PING_TIMEOUT_SECONDS)
-        by_queue = {}
-        for name, queues in (inspector.active_queues() or {}).items():
-            for queue in queues:
-                by_queue.setdefault(queue["name"], []).append(name)
-        if seconds:
-            cache.set(WORKERS_CACHE_KEY, by_queue, seconds)
-    return by_queue
-
-
-def _workers_check(workers: list[str], kind: str) -> dict:
-    if not workers:
-        return {"ok": False, "detail": f"no {kind} worker answered"}
-    return {"ok": True, "detail": f"{len(workers)} {kind} worker(s) answered"}
-
-
-class ReadinessView(APIView):
-    """Ready when the database, Redis, an inference worker and a production model are.
-    `checks` tells each part's state; a training worker is reported, not required."""
-
-    permission_classes = [permissions.AllowAny]
-    authentication_classes: list = []
-    throttle_classes: list = []
-
-    @extend_schema(
-        responses={
-            200: inline_serializer(
-                "Readiness",
-                {
-                    "ready": serializers.BooleanField(),
-                    "problems": serializers.ListField(child=serializers.CharField()),
-                    "checks": serializers.DictField(
-                        child=inline_serializer(
-                            "ReadinessCheck",
-                            {"ok": serializers.BooleanField(), "detail": serializers.CharField()},
-                        ),
-                        help_text="database, redis, inference_workers, training_workers, "
-                        "production_model",
-                    ),
-                },
-            ),
-            503: OpenApiResponse(description="not ready; `problems` says why"),
-        }
-    )
-    def get(self, request: Request) -> Response:
-        database, redis_problem = _check_database(), _check_redis()
-        checks = {
-            "database": {"ok": database is None, "detail": database or "answered"},
-            "redis": {"ok": redis_problem is None, "detail": redis_problem or "answered"},
-        }
-        problems = [problem for problem in (database, redis_problem) if problem]
-        if not problems:
-            workers = _workers_by_queue()
-            checks["inference_workers"] = _workers_check(workers.get("inference", []), "inference")
-            checks["training_workers"] = _workers_check(workers.get("training", []), "training")
-            if not checks["inference_workers"]["ok"]:
-                problems.append(checks["inference_workers"]["detail"])
-            production = ModelVersion.production()
-            if production is None:
-                problems.append("no model version is in production")
-            checks["production_model"] = {
-                "ok": production is not None,
-                "detail": f"version {production.number}" if production else "none in production",
-            }
-        ready = not problems
-        return Response(
-            {"ready": ready, "problems": problems, "checks": checks},
-            status=status.HTTP_200_OK if ready else status.HTTP_503_SERVICE_UNAVAILABLE,
-        )
-
-
-class CancellableJobMixin:
-    """`POST .../{id}/cancel/`: the submitter, or a user allowed to change jobs."""
-
-    cancel_permission_classes = [permissions.IsAuthenticated]
-
-    @extend_schema(request=None, responses={200: JobSerializer, 403: OpenApiResponse()})
-    @action(detail=True, methods=["post"])
-    def cancel(self, request: Request, pk: int | None = None) -> Response:
-        refuse_any_field(request)
-        job = self.get_object()
-        if not self.may_cancel(request, job):
-            return error(403, "only the submitter or a user allowed to change jobs may cancel it")
-        body = JobSerializer(jobs.request_cancel(job), context={"request": request}).data
-        return Response(body)
-
-    def may_cancel(self, request: Request, job: Job) -> bool:
-        user = request.user
-        return user.is_authenticated and (
-            job.submitted_by_id == user.pk or user.has_perm("training.change_job")
-        )
-
-    def get_permissions(self):
-        if self.action == "cancel":
-            return [permission() for permission in self.cancel_permission_classes]
-        return super().get_permissions()
-
-    def get_throttles(self):
-        if self.action == "retrieve":
-            return []  # progress polling must never be limited into failure
-        return super().get_throttles()
-
-
-class TrainingJobViewSet(
-    CancellableJobMixin,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    viewsets.GenericViewSet,
-):
+class TrainingJobViewSet(JobViewSet):
     """Training and evaluation jobs: start a retrain, follow its epochs, cancel it."""
 
-    queryset = Job.objects.exclude(kind=Job.Kind.BATCH_INFERENCE).select_related(
-        "model_version", "submitted_by"
-    )
-    serializer_class = JobSerializer
+    queryset = JobViewSet.queryset.exclude(kind=Job.Kind.BATCH_INFERENCE)
     filterset_fields = ["status", "kind"]
 
     def get_permissions(self):
         if self.action == "create":
-            return [requires("training.add_job")()]
+            return [requires("jobs.add_job")()]
         return super().get_permissions()
 
     # Training and evaluation jobs stay readable by every reader (API_ANONYMOUS_READ):

@@ -21,6 +21,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, version: int | None, as_json: bool, **options) -> None:
+        # Imported here: TensorFlow loads only when a model is actually evaluated.
         from training.pipeline import TrainingDataError, evaluate_version
 
         model_version = self._choose(version)

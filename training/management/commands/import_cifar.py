@@ -3,8 +3,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from ml_core.datasets import DatasetError, download_cifar, load_cifar
+from training.enqueue import queue_dataset_plots
 from training.imports import import_cifar_dataset
-from training.tasks import queue_dataset_plots
 
 
 class Command(BaseCommand):

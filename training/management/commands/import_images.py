@@ -3,9 +3,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from ml_core.datasets import ClassFolderReader, DatasetError
+from training.enqueue import queue_dataset_plots
 from training.imports import import_class_folder
 from training.models import TrainingImage
-from training.tasks import queue_dataset_plots
 
 SHOWN_REJECTIONS = 20
 

@@ -13,9 +13,10 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from jobs.models import Job
 from ml_core.config import TrainingConfig
-from training.models import Job, ModelVersion, TrainingImage
-from training.retraining import submit_training_job
+from training.models import ModelVersion, TrainingImage
+from training.submit import submit_training_job
 
 
 class Command(BaseCommand):

@@ -4,7 +4,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ml_core.config import KNOB_HELP, TrainingConfig
+from ml_core.config import Knob, TrainingConfig, knobs
 from training.management.progress import EpochBarListener, LoadingBar
 
 _OPTION_TYPES = {"int": int, "float": float, "str": str}
@@ -18,9 +18,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         # One option per recipe knob (--epochs, --weight-decay, --no-flip, ...).
+        specs = knobs()
         for knob in dataclasses.fields(TrainingConfig):
             option = "--" + knob.name.replace("_", "-")
-            help_text = f"{KNOB_HELP[knob.name]} (default: {knob.default})"
+            spec = specs[knob.name]
+            help_text = f"{spec.help} ({_default_and_bounds(knob.default, spec)})"
             if knob.type == "bool":
                 parser.add_argument(
                     option,
@@ -82,3 +84,13 @@ class Command(BaseCommand):
             f"temperature {metrics['temperature']:.3f}). "
             f"Validation accuracy {version.validation_metrics['accuracy']:.4f}."
         )
+
+
+def _default_and_bounds(default, spec: Knob) -> str:
+    if spec.choices:
+        return f"default: {default}; one of {', '.join(spec.choices)}"
+    if spec.minimum is None:
+        return f"default: {default}"
+    if spec.maximum is None:
+        return f"default: {default}; at least {spec.minimum:g}"
+    return f"default: {default}; {spec.minimum:g} to {spec.maximum:g}"

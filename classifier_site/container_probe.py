@@ -1,5 +1,6 @@
 """The container image's health check, for every role it runs:
-`python -m classifier_site.healthcheck` exits 0 when healthy, 1 with the reason.
+`python -m classifier_site.container_probe` exits 0 when healthy, 1 with the reason.
+(The HTTP health endpoints it calls are classifier_site/health.py.)
 
 What runs as the container's main process (PID 1) decides what is checked:
 - gunicorn: the liveness endpoint answers 200 (readiness would mark every web
@@ -74,6 +75,8 @@ def allowed_host() -> str:
 
 def check_worker(node_name_pattern: str) -> str | None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "classifier_site.settings")
+    # Imported here, once the settings are named: loading the Celery app loads
+    # Django's settings, which a web or beat container's probe never needs.
     from celery.utils.nodenames import host_format
 
     from classifier_site.celery import app

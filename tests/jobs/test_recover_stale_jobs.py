@@ -5,10 +5,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from jobs.models import Job
+from jobs.tasks import recover_stale_jobs
 from predictions.models import BatchItem
 from tests.workers import clear_queues, queue_length
-from training.models import Job
-from training.tasks import recover_stale_jobs
 
 pytestmark = pytest.mark.django_db
 
@@ -104,3 +104,16 @@ def test_batch_job_whose_upload_stopped_part_way_fails_with_the_reason(queues, s
     assert job.status == "failed"
     assert job.message == "failed: the upload stopped after 4 of 10 images were stored"
     assert queues.llen("batch") == 0
+
+
+def test_a_kind_no_app_registered_a_way_to_resume_fails_instead_of_hanging(queues, monkeypatch):
+    """jobs imports neither training nor predictions: they register how their kinds
+    are queued again (AppConfig.ready). A kind without one is failed, saying so."""
+    from jobs import recovery
+
+    monkeypatch.delitem(recovery._resumers, Job.Kind.TRAINING)
+    job = running_job()
+    assert recover_stale_jobs() == {"failed": 1}
+    job.refresh_from_db()
+    assert job.status == "failed" and job.error == "no way to resume a training job"
+    assert queues.llen("training") == 0

@@ -1,10 +1,10 @@
 import pytest
 from django.contrib.auth.models import Permission, User
 
-from training.models import Job
+from jobs.models import Job
 
 pytestmark = pytest.mark.django_db
-CHANGELIST = "/admin/training/job/"
+CHANGELIST = "/admin/jobs/job/"
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
-"""Job lifecycle in the database: claim, progress, finish, cancel, recover.
+"""Job lifecycle in the database: claim, progress, finish, cancel, recover, requeue.
 
-Every transition is a conditional UPDATE, so concurrent workers (or a worker and a
-recovery sweep) can never move a job backwards or finish it twice.
+Every state change of a job is made here, each a conditional UPDATE, so concurrent
+workers (or a worker and the recovery sweep) can never move a job backwards or
+finish it twice.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from training.models import Job
+from jobs.models import Job
 
 logger = logging.getLogger(__name__)
 
@@ -140,6 +141,14 @@ def request_cancel(job: Job) -> Job:
     return job
 
 
+def discard(job: Job) -> None:
+    """Remove a job whose submit failed, with every row that cascades from it. The
+    row lock orders this after a worker's transaction that holds it."""
+    with transaction.atomic():
+        if Job.objects.select_for_update().filter(pk=job.pk).exists():
+            Job.objects.filter(pk=job.pk).delete()
+
+
 def is_cancel_requested(job_id: int) -> bool:
     return Job.objects.filter(pk=job_id, cancel_requested=True).exists()
 
@@ -184,3 +193,21 @@ def recover(job: Job) -> str:
         fail(job, f"failed: worker lost {job.attempts} times", "worker stopped sending heartbeats")
         return "failed"
     return "requeue"
+
+
+def requeue(job: Job) -> bool:
+    """A running job whose worker was lost is queued again (its task claims it anew)."""
+    updated = Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(
+        status=Job.Status.QUEUED, message="re-queued after its worker was lost"
+    )
+    return bool(updated)
+
+
+def resume_running(job: Job) -> bool:
+    """A running job made of tasks that do not claim it (batch chunks) stays running
+    for another attempt; the fresh heartbeat keeps the next sweep off it while its
+    remaining tasks run."""
+    updated = Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(
+        attempts=F("attempts") + 1, heartbeat_at=timezone.now(), message="re-queued"
+    )
+    return bool(updated)

@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from classifier_site.healthcheck import check
+from classifier_site.container_probe import check
 from harness.helpers import free_port
 
 CELERY_WORKER = ["/opt/venv/bin/python", "/opt/venv/bin/celery", "-A", "classifier_site", "worker"]

@@ -1,0 +1,59 @@
+"""The stale-job sweep: a job whose worker stopped sending heartbeats is queued
+again, failed or cancelled (celery beat runs jobs.tasks.recover_stale_jobs).
+
+How a kind of job is queued again is its app's business: training and predictions
+each register theirs when Django loads them (their AppConfig.ready), so this app
+imports neither.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from jobs import lifecycle
+from jobs.models import Job
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Resumer:
+    resume: Callable[[Job], None]  # queues the job's work again, by task name
+    # True: the job stays running and its tasks do not claim it (batch chunks);
+    # False: it goes back to queued, and its task claims it again.
+    keeps_running: bool
+
+
+_resumers: dict[str, Resumer] = {}
+
+
+def register(kind: str, resume: Callable[[Job], None], *, keeps_running: bool = False) -> None:
+    """Say how a lost job of `kind` is queued again (call it from AppConfig.ready)."""
+    _resumers[kind] = Resumer(resume, keeps_running)
+
+
+def recover_stale_jobs() -> dict[str, int]:
+    """Every running job with a stale heartbeat is re-queued, failed or cancelled;
+    returns how many of each."""
+    outcomes: dict[str, int] = {}
+    for job in lifecycle.stale_jobs():
+        outcome = lifecycle.recover(job)
+        if outcome == "requeue":
+            outcome = _requeue(job)
+        logger.warning("job %s lost its worker: %s", job.pk, outcome)
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return outcomes
+
+
+def _requeue(job: Job) -> str:
+    resumer = _resumers.get(job.kind)
+    if resumer is None:
+        lifecycle.fail(job, "failed: its worker was lost", f"no way to resume a {job.kind} job")
+        return "failed"
+    moved = lifecycle.resume_running(job) if resumer.keeps_running else lifecycle.requeue(job)
+    if moved:
+        job.refresh_from_db()
+        resumer.resume(job)
+    return "requeue"

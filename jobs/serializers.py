@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from jobs.models import Job
+
+
+class JobSerializer(serializers.ModelSerializer):
+    """A job as its viewers see it; `error` is short (the traceback stays in the
+    admin), and the submitter's name is shown to staff only (null to others)."""
+
+    model_version = serializers.SlugRelatedField(slug_field="number", read_only=True)
+    submitted_by = serializers.SerializerMethodField(
+        help_text="The submitter's username, shown to staff only; null to others."
+    )
+
+    class Meta:
+        model = Job
+        fields = [
+            "id",
+            "kind",
+            "status",
+            "progress",
+            "processed",
+            "total",
+            "epoch",
+            "total_epochs",
+            "metrics",
+            "history",
+            "message",
+            "error",
+            "parameters",
+            "model_version",
+            "submitted_by",
+            "cancel_requested",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+    def get_submitted_by(self, job: Job) -> str | None:
+        request = self.context.get("request")
+        if job.submitted_by is None or request is None or not request.user.is_staff:
+            return None
+        return job.submitted_by.username
