@@ -139,7 +139,7 @@ def test_plateau_schedule_keeps_the_best_validation_epoch(small_dataset):
 
 
 def test_invalid_configuration_names_every_problem():
-    with pytest.raises(ValueError, match="epochs must be at least 1; batch_size must be between"):
+    with pytest.raises(ValueError, match="epochs must be between 1 and 500; batch_size must be"):
         TrainingConfig(epochs=0, batch_size=0)
     with pytest.raises(ValueError, match="optimizer must be one of") as error:
         TrainingConfig(

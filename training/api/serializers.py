@@ -7,8 +7,15 @@ from ml_core import config as recipe
 from training.models import Job, ModelVersion, TrainingImage, Visualization, check_label
 
 
-def help_for(knob: str) -> str:
-    return recipe.KNOB_HELP[knob].capitalize() + "."
+def knob_field(knob: recipe.Knob) -> serializers.Field:
+    """The request field of a recipe knob, with its declared default, bounds and help."""
+    common = {"default": knob.default, "help_text": knob.sentence}
+    if knob.choices:
+        return serializers.ChoiceField(choices=knob.choices, **common)
+    if knob.type is bool:
+        return serializers.BooleanField(**common)
+    number = serializers.IntegerField if knob.type is int else serializers.FloatField
+    return number(min_value=knob.minimum, max_value=knob.maximum, **common)
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
@@ -175,93 +182,19 @@ class ImportSummarySerializer(serializers.Serializer):
 class TrainingJobRequestSerializer(StrictSerializer):
     """A retrain's parameters; every recipe knob defaults to the recipe (ml_core.config)."""
 
-    epochs = serializers.IntegerField(
-        min_value=1, max_value=500, default=recipe.DEFAULT_EPOCHS, help_text=help_for("epochs")
-    )
-    batch_size = serializers.IntegerField(
-        min_value=1,
-        max_value=4096,
-        default=recipe.DEFAULT_BATCH_SIZE,
-        help_text=help_for("batch_size"),
-    )
-    learning_rate = serializers.FloatField(
-        min_value=1e-6,
-        max_value=1.0,
-        default=recipe.DEFAULT_LEARNING_RATE,
-        help_text=help_for("learning_rate"),
-    )
-    seed = serializers.IntegerField(
-        min_value=0, default=recipe.DEFAULT_SEED, help_text=help_for("seed")
-    )
-    optimizer = serializers.ChoiceField(
-        choices=recipe.OPTIMIZERS, default=recipe.DEFAULT_OPTIMIZER, help_text=help_for("optimizer")
-    )
-    weight_decay = serializers.FloatField(
-        min_value=0.0,
-        max_value=1.0,
-        default=recipe.DEFAULT_WEIGHT_DECAY,
-        help_text=help_for("weight_decay"),
-    )
-    learning_rate_schedule = serializers.ChoiceField(
-        choices=recipe.LEARNING_RATE_SCHEDULES,
-        default=recipe.DEFAULT_LEARNING_RATE_SCHEDULE,
-        help_text=help_for("learning_rate_schedule"),
-    )
-    warmup_epochs = serializers.IntegerField(
-        min_value=0,
-        max_value=100,
-        default=recipe.DEFAULT_WARMUP_EPOCHS,
-        help_text=help_for("warmup_epochs"),
-    )
-    label_smoothing = serializers.FloatField(
-        min_value=0.0,
-        max_value=0.5,
-        default=recipe.DEFAULT_LABEL_SMOOTHING,
-        help_text=help_for("label_smoothing"),
-    )
-    flip = serializers.BooleanField(default=recipe.DEFAULT_FLIP, help_text=help_for("flip"))
-    crop_padding = serializers.IntegerField(
-        min_value=0,
-        max_value=recipe.MAX_CROP_PADDING,
-        default=recipe.DEFAULT_CROP_PADDING,
-        help_text=help_for("crop_padding"),
-    )
-    cutout_size = serializers.IntegerField(
-        min_value=0,
-        max_value=recipe.MAX_CUTOUT_SIZE,
-        default=recipe.DEFAULT_CUTOUT_SIZE,
-        help_text=help_for("cutout_size"),
-    )
-    mixup_alpha = serializers.FloatField(
-        min_value=0.0,
-        max_value=10.0,
-        default=recipe.DEFAULT_MIXUP_ALPHA,
-        help_text=help_for("mixup_alpha"),
-    )
-    plateau_patience = serializers.IntegerField(
-        min_value=1,
-        max_value=500,
-        default=recipe.DEFAULT_PLATEAU_PATIENCE,
-        help_text=help_for("plateau_patience"),
-    )
-    early_stopping_patience = serializers.IntegerField(
-        min_value=1,
-        max_value=500,
-        default=recipe.DEFAULT_EARLY_STOPPING_PATIENCE,
-        help_text=help_for("early_stopping_patience"),
-    )
     max_train_images = serializers.IntegerField(min_value=10, required=False, allow_null=True)
     auto_promote = serializers.BooleanField(default=False)
 
+    def get_fields(self) -> dict[str, serializers.Field]:
+        # The recipe knobs first, each built from its declaration in ml_core.config.
+        knobs = {knob.name: knob_field(knob) for knob in recipe.KNOBS}
+        return {**knobs, **super().get_fields()}
+
     def validate(self, attrs):
-        recipe_fields = {
-            name: value
-            for name, value in attrs.items()
-            if name not in {"max_train_images", "auto_promote"}
-        }
+        knobs = {knob.name: attrs[knob.name] for knob in recipe.KNOBS}
         try:
-            recipe.TrainingConfig(**recipe_fields)
-        except ValueError as exc:  # a combination the per-field bounds cannot see
+            recipe.TrainingConfig(**knobs)
+        except ValueError as exc:  # what the fields let through (NaN)
             raise serializers.ValidationError(str(exc)) from exc
         return attrs
 

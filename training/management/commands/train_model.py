@@ -1,13 +1,24 @@
 import argparse
-import dataclasses
 import time
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ml_core.config import KNOB_HELP, TrainingConfig
+from ml_core.config import KNOBS, Knob, TrainingConfig
 from training.management.progress import EpochBarListener, LoadingBar
 
-_OPTION_TYPES = {"int": int, "float": float, "str": str}
+
+def option_name(knob: Knob) -> str:
+    return "--" + knob.name.replace("_", "-")
+
+
+def option_help(knob: Knob) -> str:
+    """The knob's help, default and bounds (choices are listed by argparse itself)."""
+    bounds = ""
+    if knob.type is int:
+        bounds = f"; {knob.minimum} to {knob.maximum}"
+    elif knob.type is float:
+        bounds = f"; {knob.minimum:g} to {knob.maximum:g}"
+    return f"{knob.help} (default: {knob.default}{bounds})".replace("%", "%%")
 
 
 class Command(BaseCommand):
@@ -17,20 +28,23 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        # One option per recipe knob (--epochs, --weight-decay, --no-flip, ...).
-        for knob in dataclasses.fields(TrainingConfig):
-            option = "--" + knob.name.replace("_", "-")
-            help_text = f"{KNOB_HELP[knob.name]} (default: {knob.default})"
-            if knob.type == "bool":
+        # One option per recipe knob (--epochs, --weight-decay, --no-flip, ...);
+        # TrainingConfig checks the bounds, and the command reports its ValueError.
+        for knob in KNOBS:
+            if knob.type is bool:
                 parser.add_argument(
-                    option,
+                    option_name(knob),
                     action=argparse.BooleanOptionalAction,
                     default=knob.default,
-                    help=help_text,
+                    help=f"{knob.help} (default: {knob.default})",
                 )
             else:
                 parser.add_argument(
-                    option, type=_OPTION_TYPES[knob.type], default=knob.default, help=help_text
+                    option_name(knob),
+                    type=knob.type,
+                    choices=knob.choices or None,
+                    default=knob.default,
+                    help=option_help(knob),
                 )
         parser.add_argument(
             "--max-train-images",
@@ -42,15 +56,13 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options) -> None:
+        try:
+            config = TrainingConfig(**{knob.name: options[knob.name] for knob in KNOBS})
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
         # Imported here: TensorFlow loads only when a model is actually trained.
         from training.pipeline import TrainingDataError, train_new_version
 
-        try:
-            config = TrainingConfig(
-                **{knob.name: options[knob.name] for knob in dataclasses.fields(TrainingConfig)}
-            )
-        except ValueError as exc:
-            raise CommandError(str(exc)) from exc
         started = time.monotonic()
         try:
             version = train_new_version(
