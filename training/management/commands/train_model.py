@@ -13,11 +13,7 @@ def option_name(knob: Knob) -> str:
 
 def option_help(knob: Knob) -> str:
     """The knob's help, default and bounds (choices are listed by argparse itself)."""
-    bounds = ""
-    if knob.type is int:
-        bounds = f"; {knob.minimum} to {knob.maximum}"
-    elif knob.type is float:
-        bounds = f"; {knob.minimum:g} to {knob.maximum:g}"
+    bounds = "" if knob.minimum is None else f"; {knob.minimum} to {knob.maximum}"
     return f"{knob.help} (default: {knob.default}{bounds})".replace("%", "%%")
 
 
