@@ -194,7 +194,7 @@ class TrainingJobRequestSerializer(StrictSerializer):
         knobs = {knob.name: attrs[knob.name] for knob in recipe.KNOBS}
         try:
             recipe.TrainingConfig(**knobs)
-        except ValueError as exc:  # what the fields let through (NaN)
+        except ValueError as exc:  # a 400, not a 500 in the view, should the fields miss one
             raise serializers.ValidationError(str(exc)) from exc
         return attrs
 

@@ -32,7 +32,7 @@ class Command(BaseCommand):
                     option_name(knob),
                     action=argparse.BooleanOptionalAction,
                     default=knob.default,
-                    help=f"{knob.help} (default: {knob.default})",
+                    help=option_help(knob),
                 )
             else:
                 parser.add_argument(
