@@ -32,7 +32,7 @@ class ReadOpenWriteWithPermission(permissions.DjangoModelPermissions):
 
 class RefuseUnknownFieldsMixin:
     """A request field the operation does not take is a 400 naming it, not silently
-    ignored: `{"epoch": 5}` must not start a job with the default epochs.
+    ignored: `{"validation_fraction": 1.5}` must not start a job with the default.
     Read-only fields count as fields it does not take. Every request serializer of
     the API derives from StrictSerializer or StrictModelSerializer."""
 
