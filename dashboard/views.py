@@ -31,6 +31,8 @@ from training.models import (
 DATASET_PLOTS = ["class_distribution", "sample_images", "pixel_intensity"]
 # Per-version plots, in the order the evaluation page shows them (`<name>_v<number>`).
 VERSION_PLOTS = ["confusion_matrix", "roc_curves", "per_class_metrics", "training_curves"]
+# The retrain form shows these recipe knobs first, the others under "More options".
+FIRST_KNOBS = ("epochs", "batch_size")
 # Confusion-matrix cells shaded darker than this get white text.
 DARK_CELL_SHARE = 0.5
 
@@ -145,16 +147,6 @@ def training_data(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _form_knobs(*names: str) -> dict[str, dict]:
-    """The retrain form's fields: default and bounds from the recipe (ml_core.config)."""
-    defaults, specs = recipe.TrainingConfig(), recipe.knobs()
-    return {
-        name: {"default": getattr(defaults, name), "min": specs[name].minimum,
-               "max": specs[name].maximum}
-        for name in names
-    }  # fmt: skip
-
-
 @readable
 def retrain(request: HttpRequest) -> HttpResponse:
     return _page(
@@ -166,8 +158,27 @@ def retrain(request: HttpRequest) -> HttpResponse:
         included_train_images=TrainingImage.objects.filter(
             split=TrainingImage.Split.TRAIN, status=TrainingImage.Status.INCLUDED
         ).count(),
-        knobs=_form_knobs("epochs", "batch_size", "learning_rate", "seed"),
+        first_knobs=[_knob_input(knob) for knob in recipe.KNOBS if knob.name in FIRST_KNOBS],
+        more_knobs=[_knob_input(knob) for knob in recipe.KNOBS if knob.name not in FIRST_KNOBS],
     )
+
+
+def _knob_input(knob: recipe.Knob) -> dict:
+    """What the retrain form's input for a recipe knob shows, from its declaration.
+    Numbers are written as Python writes them (a valid HTML number, never localised)."""
+    return {
+        "name": knob.name,
+        "id": "retrain-" + knob.name.replace("_", "-"),
+        "label": knob.name.replace("_", " ").capitalize(),
+        "help": knob.sentence,
+        "kind": "checkbox" if knob.type is bool else "select" if knob.choices else "number",
+        "default": str(knob.default),
+        "checked": knob.default is True,
+        "choices": knob.choices,
+        "min": str(knob.minimum),
+        "max": str(knob.maximum),
+        "step": "1" if knob.type is int else "any",
+    }
 
 
 @readable

@@ -154,24 +154,6 @@ def test_submitter_names_are_shown_to_staff_only(api, trainer, curated_small):
         assert [row["submitted_by"] for row in listed] == [name]
 
 
-def test_each_recipe_knob_is_a_field_with_the_recipes_bounds_and_help():
-    """The request's fields come from ml_core.config: a new knob, or a new bound,
-    reaches the API without anyone writing it a second time."""
-    from ml_core.config import knobs
-    from training.api.serializers import TrainingJobRequestSerializer
-
-    fields = TrainingJobRequestSerializer().fields
-    for name, knob in knobs().items():
-        if not knob.in_api:
-            assert name not in fields
-            continue
-        field = fields[name]
-        assert field.help_text == knob.help.capitalize() + "."
-        assert getattr(field, "min_value", None) == knob.minimum
-        assert getattr(field, "max_value", None) == knob.maximum
-        assert tuple(getattr(field, "choices", {})) == knob.choices
-
-
 def test_a_knob_outside_the_recipes_bounds_is_refused_by_name(trainer, curated_small):
     response = trainer.post("/api/v1/training-jobs/", {"epochs": 501, "warmup_epochs": -1})
     assert response.status_code == 400

@@ -6,7 +6,8 @@ from django.contrib.auth.models import Permission, User
 from playwright.sync_api import expect
 
 from jobs.models import Job
-from tests.workers import JOB_TEST
+from ml_core.config import TrainingConfig
+from tests.workers import JOB_TEST, clear_queues
 from training.models import ModelVersion
 
 pytestmark = [*JOB_TEST, pytest.mark.browser]
@@ -37,6 +38,32 @@ def start_retrain(browser_session, trainer, epochs: int, screenshot: str | None 
         browser_session.screenshot(screenshot)
     page.click("#retrain-submit")
     return page
+
+
+# First in the module: no training worker is running yet, so the job stays queued.
+def test_the_recipe_options_set_in_the_form_are_the_jobs_parameters(
+    browser_session, curated_small, trainer
+):
+    browser_session.sign_in(trainer)
+    page = browser_session.open("/retrain/")
+    page.fill("#retrain-epochs", "1")
+    page.click("text=More options")
+    page.fill("#retrain-learning-rate", "0.01")
+    page.fill("#retrain-validation-fraction", "0.2")
+    page.select_option("#retrain-optimizer", "sgd")
+    page.uncheck("#retrain-flip")
+    page.fill("#retrain-seed", "")  # emptied: the recipe's default
+    page.fill("#retrain-max-images", "100")
+    try:
+        page.click("#retrain-submit")
+        expect(page.locator("#training-job")).to_be_visible()
+    finally:
+        clear_queues("training")
+    chosen = TrainingConfig(
+        epochs=1, learning_rate=0.01, validation_fraction=0.2, optimizer="sgd", flip=False
+    )
+    expected = {**chosen.to_dict(), "auto_promote": False, "max_train_images": 100}
+    assert Job.objects.get().parameters == expected
 
 
 def test_start_a_one_epoch_retrain_and_see_it_finish_with_its_curves(

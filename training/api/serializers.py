@@ -121,42 +121,33 @@ class ImportSummarySerializer(serializers.Serializer):
     rejected = serializers.ListField(child=serializers.CharField())
 
 
-def recipe_field(default, knob: recipe.Knob) -> serializers.Field:
-    """The API field of a recipe knob: its default, bounds and help from ml_core.config."""
-    options = {"default": default, "help_text": knob.help.capitalize() + "."}
+def knob_field(knob: recipe.Knob) -> serializers.Field:
+    """The request field of a recipe knob, with its declared default, bounds and help."""
+    common = {"default": knob.default, "help_text": knob.sentence}
     if knob.choices:
-        return serializers.ChoiceField(choices=knob.choices, **options)
-    if isinstance(default, bool):
-        return serializers.BooleanField(**options)
-    field = serializers.IntegerField if isinstance(default, int) else serializers.FloatField
-    return field(min_value=knob.minimum, max_value=knob.maximum, **options)
+        return serializers.ChoiceField(choices=knob.choices, **common)
+    if knob.type is bool:
+        return serializers.BooleanField(**common)
+    number = serializers.IntegerField if knob.type is int else serializers.FloatField
+    return number(min_value=knob.minimum, max_value=knob.maximum, **common)
 
 
 class TrainingJobRequestSerializer(StrictSerializer):
-    """A retrain's parameters; every recipe knob (ml_core.config) defaults to the
-    recipe, within the recipe's bounds."""
+    """A retrain's parameters; every recipe knob defaults to the recipe (ml_core.config)."""
 
     max_train_images = serializers.IntegerField(min_value=10, required=False, allow_null=True)
     auto_promote = serializers.BooleanField(default=False)
 
     def get_fields(self) -> dict[str, serializers.Field]:
-        defaults = recipe.TrainingConfig()
-        knobs = {
-            name: recipe_field(getattr(defaults, name), knob)
-            for name, knob in recipe.knobs().items()
-            if knob.in_api
-        }
+        # The recipe knobs first, each built from its declaration in ml_core.config.
+        knobs = {knob.name: knob_field(knob) for knob in recipe.KNOBS}
         return {**knobs, **super().get_fields()}
 
     def validate(self, attrs):
-        recipe_fields = {
-            name: value
-            for name, value in attrs.items()
-            if name not in {"max_train_images", "auto_promote"}
-        }
+        knobs = {knob.name: attrs[knob.name] for knob in recipe.KNOBS}
         try:
-            recipe.TrainingConfig(**recipe_fields)
-        except ValueError as exc:  # a combination the per-field bounds cannot see
+            recipe.TrainingConfig(**knobs)
+        except ValueError as exc:  # a 400, not a 500 in the view, should the fields miss one
             raise serializers.ValidationError(str(exc)) from exc
         return attrs
 

@@ -80,15 +80,17 @@ async function start(event) {
   event.preventDefault();
   clearMessage(error);
   const form = event.target;
-  const number = (name) => (form.elements[name].value === "" ? undefined : Number(form.elements[name].value));
+  const number = (input) => (input.value === "" ? undefined : Number(input.value));
+  // One input per recipe knob (data-knob: its kind); an emptied number is left out,
+  // so the API applies the recipe's default.
+  const knobValue = { number, boolean: (input) => input.checked, choice: (input) => input.value };
   const request = {
-    epochs: number("epochs"),
-    batch_size: number("batch_size"),
-    learning_rate: number("learning_rate"),
-    seed: number("seed"),
-    max_train_images: number("max_train_images") ?? null,
+    max_train_images: number(form.elements.max_train_images) ?? null,
     auto_promote: form.elements.auto_promote.checked,
   };
+  for (const input of form.querySelectorAll("[data-knob]")) {
+    request[input.name] = knobValue[input.dataset.knob](input);
+  }
   const submit = document.getElementById("retrain-submit");
   submit.disabled = true;
   try {

@@ -1,13 +1,20 @@
 import argparse
-import dataclasses
 import time
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from ml_core.config import Knob, TrainingConfig, knobs
+from ml_core.config import KNOBS, Knob, TrainingConfig
 from training.management.progress import EpochBarListener, LoadingBar
 
-_OPTION_TYPES = {"int": int, "float": float, "str": str}
+
+def option_name(knob: Knob) -> str:
+    return "--" + knob.name.replace("_", "-")
+
+
+def option_help(knob: Knob) -> str:
+    """The knob's help, default and bounds (choices are listed by argparse itself)."""
+    bounds = "" if knob.minimum is None else f"; {knob.minimum} to {knob.maximum}"
+    return f"{knob.help} (default: {knob.default}{bounds})".replace("%", "%%")
 
 
 class Command(BaseCommand):
@@ -17,22 +24,23 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        # One option per recipe knob (--epochs, --weight-decay, --no-flip, ...).
-        specs = knobs()
-        for knob in dataclasses.fields(TrainingConfig):
-            option = "--" + knob.name.replace("_", "-")
-            spec = specs[knob.name]
-            help_text = f"{spec.help} ({_default_and_bounds(knob.default, spec)})"
-            if knob.type == "bool":
+        # One option per recipe knob (--epochs, --weight-decay, --no-flip, ...);
+        # TrainingConfig checks the bounds, and the command reports its ValueError.
+        for knob in KNOBS:
+            if knob.type is bool:
                 parser.add_argument(
-                    option,
+                    option_name(knob),
                     action=argparse.BooleanOptionalAction,
                     default=knob.default,
-                    help=help_text,
+                    help=option_help(knob),
                 )
             else:
                 parser.add_argument(
-                    option, type=_OPTION_TYPES[knob.type], default=knob.default, help=help_text
+                    option_name(knob),
+                    type=knob.type,
+                    choices=knob.choices or None,
+                    default=knob.default,
+                    help=option_help(knob),
                 )
         parser.add_argument(
             "--max-train-images",
@@ -44,15 +52,13 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options) -> None:
+        try:
+            config = TrainingConfig(**{knob.name: options[knob.name] for knob in KNOBS})
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
         # Imported here: TensorFlow loads only when a model is actually trained.
         from training.pipeline import TrainingDataError, train_new_version
 
-        try:
-            config = TrainingConfig(
-                **{knob.name: options[knob.name] for knob in dataclasses.fields(TrainingConfig)}
-            )
-        except ValueError as exc:
-            raise CommandError(str(exc)) from exc
         started = time.monotonic()
         try:
             version = train_new_version(
@@ -84,13 +90,3 @@ class Command(BaseCommand):
             f"temperature {metrics['temperature']:.3f}). "
             f"Validation accuracy {version.validation_metrics['accuracy']:.4f}."
         )
-
-
-def _default_and_bounds(default, spec: Knob) -> str:
-    if spec.choices:
-        return f"default: {default}; one of {', '.join(spec.choices)}"
-    if spec.minimum is None:
-        return f"default: {default}"
-    if spec.maximum is None:
-        return f"default: {default}; at least {spec.minimum:g}"
-    return f"default: {default}; {spec.minimum:g} to {spec.maximum:g}"
