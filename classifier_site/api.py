@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import redis
 from django.conf import settings
@@ -26,6 +27,15 @@ from classifier_site.visibility import sees_everything
 
 logger = logging.getLogger(__name__)
 
+# What the mixins below are mixed into, for the type checker (object at run time)
+if TYPE_CHECKING:
+    from rest_framework.views import APIView
+
+    _Serializer = serializers.Serializer
+    _View = APIView
+else:
+    _Serializer = _View = object
+
 
 class ReadOpenWriteWithPermission(permissions.DjangoModelPermissions):
     """Safe methods: anyone when API_ANONYMOUS_READ, else logged-in users.
@@ -39,7 +49,7 @@ class ReadOpenWriteWithPermission(permissions.DjangoModelPermissions):
         return super().has_permission(request, view)
 
 
-class RefuseUnknownFieldsMixin:
+class RefuseUnknownFieldsMixin(_Serializer):
     """A request field the operation does not take is a 400 naming it, not silently
     ignored: `{"validation_fraction": 1.5}` must not start a job with the default.
     Read-only fields count as fields it does not take. Every request serializer of
@@ -221,6 +231,7 @@ def exception_handler(exc, context) -> Response | None:
         return error(507, str(exc))
     if isinstance(exc, RequestTooLarge):
         return error(413, str(exc), limit=exc.limit)
+    response: Response | None
     if unavailable := _unavailable_service(exc):
         response = error(503, f"{unavailable} is unavailable; try again in a few seconds")
         response["Retry-After"] = "5"
@@ -301,13 +312,13 @@ def check_uploads(uploads: list) -> list:
     return uploads
 
 
-class MultipartPostMixin:
+class MultipartPostMixin(_View):
     """Creating (a POST to the collection) takes multipart uploads; other verbs keep
     the default parsers, so that a body sent to one that takes none (cancel) is told
     which fields it may not send, whatever its encoding."""
 
     def get_parsers(self):
         request, actions = self.request, getattr(self, "action_map", None) or {}
-        if request is not None and actions.get(request.method.lower()) == "create":
+        if request is not None and actions.get((request.method or "").lower()) == "create":
             return [MultiPartParser()]
         return super().get_parsers()

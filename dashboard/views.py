@@ -12,6 +12,7 @@ from urllib.parse import quote
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, render
 from django.utils._os import safe_join
 from django.views.static import serve
@@ -201,7 +202,7 @@ def _per_class_rows(metrics: dict) -> list[dict]:
 def _confusion_rows(metrics: dict) -> list[dict]:
     """Each true class's row, every cell with its share of that row (for shading)."""
     names, matrix = metrics.get("class_names") or [], metrics.get("confusion_matrix") or []
-    rows = []
+    rows: list[dict] = []
     for true_label, counts in zip(names, matrix, strict=False):
         total = sum(counts) or 1
         cells = [
@@ -260,7 +261,7 @@ def visualizations(request: HttpRequest) -> HttpResponse:
     )
 
 
-def media_file(request: HttpRequest, path: str) -> HttpResponse:
+def media_file(request: HttpRequest, path: str) -> HttpResponseBase:
     """A stored image, for a URL signed by classifier_site.media (made only for rows
     the caller may see) that has not expired. Django streams the file itself, or,
     with MEDIA_ACCEL_REDIRECT, hands it to the web server's internal location."""
@@ -272,12 +273,13 @@ def media_file(request: HttpRequest, path: str) -> HttpResponse:
         )
     if not Path(safe_join(settings.MEDIA_ROOT, path)).is_file():  # refuses ../
         return JsonResponse({"detail": "no such image"}, status=404)
+    response: HttpResponseBase
     if settings.MEDIA_ACCEL_REDIRECT:
         response = HttpResponse()
         del response["Content-Type"]  # the web server sets the file's own
         response["X-Accel-Redirect"] = settings.MEDIA_ACCEL_REDIRECT + quote(path)
     else:
-        response = serve(request, path, document_root=settings.MEDIA_ROOT)
+        response = serve(request, path, document_root=str(settings.MEDIA_ROOT))
     # Only this caller's browser may keep it, and not beyond the link's expiry.
     response["Cache-Control"] = f"private, max-age={left}"
     return response

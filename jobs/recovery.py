@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Resumer:
-    resume: Callable[[Job], None]  # queues the job's work again, by task name
+    resume: Callable[[Job], object]  # queues the job's work again, by task name
     # True: the job stays running and its tasks do not claim it (batch chunks);
     # False: it goes back to queued, and its task claims it again.
     keeps_running: bool
@@ -29,7 +29,7 @@ class Resumer:
 _resumers: dict[str, Resumer] = {}
 
 
-def register(kind: str, resume: Callable[[Job], None], *, keeps_running: bool = False) -> None:
+def register(kind: str, resume: Callable[[Job], object], *, keeps_running: bool = False) -> None:
     """Say how a lost job of `kind` is queued again (call it from AppConfig.ready)."""
     _resumers[kind] = Resumer(resume, keeps_running)
 

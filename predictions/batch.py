@@ -203,6 +203,7 @@ def predict_chunk(job: Job, start: int, stop: int) -> None:
     if job.status == Job.Status.QUEUED:
         lifecycle.start_if_queued(job)
     items = pending_items(job, start, stop)
+    assert job.model_version is not None  # a batch job is submitted with its version
     predictions = inference.predict_items(job.model_version, items) if items else []
     store_chunk(job, items, predictions)
 
@@ -232,10 +233,11 @@ def store_chunk(job: Job, items: list[BatchItem], predictions: list[ImagePredict
 
 def save_predictions(job: Job, items: list[BatchItem], predictions: list[ImagePrediction]) -> None:
     """One row per item; the unique batch_item makes a redelivered chunk add none."""
+    assert job.model_version_id is not None  # a batch job is submitted with its version
     insert_predictions(
         [
             NewPrediction(
-                image=item.image.name,
+                image=item.image.name,  # type: ignore[arg-type]  # stored: never None
                 image_sha256=item.image_sha256,
                 original_name=item.original_name,
                 top_label=prediction.label,

@@ -5,10 +5,13 @@ from classifier_site.api import StrictSerializer, check_upload_size, check_uploa
 from classifier_site.media import media_url
 from jobs.serializers import JobSerializer
 from predictions.models import Prediction
+from training.models import ModelVersion
 
 
 class PredictionSerializer(serializers.ModelSerializer):
-    model_version = serializers.SlugRelatedField(slug_field="number", read_only=True)
+    model_version: serializers.SlugRelatedField[ModelVersion] = serializers.SlugRelatedField(
+        slug_field="number", read_only=True
+    )
     image_url = serializers.SerializerMethodField()
 
     class Meta:
@@ -40,14 +43,16 @@ class PredictRequestSerializer(StrictSerializer):
 
 
 class ClassProbabilitySerializer(serializers.Serializer):
-    label = serializers.CharField()
+    # The stubs take a field named "label" for Field.label (the metaclass removes it)
+    label = serializers.CharField()  # type: ignore[assignment]
     probability = serializers.FloatField()
 
 
 class PredictResponseSerializer(serializers.Serializer):
     prediction_id = serializers.IntegerField()
     model_version = serializers.IntegerField()
-    label = serializers.CharField()
+    # The stubs take a field named "label" for Field.label (the metaclass removes it)
+    label = serializers.CharField()  # type: ignore[assignment]
     confidence = serializers.FloatField()
     top = ClassProbabilitySerializer(many=True)
     probabilities = serializers.DictField(child=serializers.FloatField())

@@ -79,7 +79,8 @@ def _label_field(value: str, allow_new: bool) -> str:
 
 class TrainingUploadSerializer(StrictSerializer):
     images = serializers.ListField(child=serializers.FileField(), required=False)
-    label = serializers.CharField(required=False, help_text="Label of every file in `images`.")
+    # The stubs take a field named "label" for Field.label (the metaclass removes it)
+    label = serializers.CharField(required=False, help_text="Label of every file in `images`.")  # type: ignore[assignment]
     archive = serializers.FileField(required=False, help_text="Or a zip of class folders.")
     split = serializers.ChoiceField(choices=TrainingImage.Split.choices, default="train")
     new_class = serializers.BooleanField(
@@ -104,7 +105,8 @@ class TrainingUploadSerializer(StrictSerializer):
 
 
 class TrainingImageCountSerializer(serializers.Serializer):
-    label = serializers.CharField()
+    # The stubs take a field named "label" for Field.label (the metaclass removes it)
+    label = serializers.CharField()  # type: ignore[assignment]
     split = serializers.ChoiceField(choices=TrainingImage.Split.choices)
     status = serializers.ChoiceField(choices=TrainingImage.Status.choices)
     count = serializers.IntegerField()
@@ -129,7 +131,8 @@ def knob_field(knob: recipe.Knob) -> serializers.Field:
     if knob.type is bool:
         return serializers.BooleanField(**common)
     number = serializers.IntegerField if knob.type is int else serializers.FloatField
-    return number(min_value=knob.minimum, max_value=knob.maximum, **common)
+    # An int knob is declared with int bounds; Knob types them float (which admits int).
+    return number(min_value=knob.minimum, max_value=knob.maximum, **common)  # type: ignore[arg-type]
 
 
 class TrainingJobRequestSerializer(StrictSerializer):
@@ -154,7 +157,7 @@ class TrainingJobRequestSerializer(StrictSerializer):
 
 class VisualizationSerializer(serializers.ModelSerializer):
     url = serializers.SerializerMethodField()
-    model_version = serializers.SlugRelatedField(
+    model_version: serializers.SlugRelatedField[ModelVersion] = serializers.SlugRelatedField(
         slug_field="number",
         read_only=True,
         allow_null=True,

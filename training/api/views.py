@@ -255,7 +255,8 @@ class TrainingImageViewSet(
 
 
 class VersionNumberFilter(django_filters.NumberFilter):
-    field_class = forms.IntegerField  # a version number: "1.5" is a 400, not version 1
+    # A version number: "1.5" is a 400, not version 1 (the stubs allow DecimalField only)
+    field_class = forms.IntegerField  # type: ignore[assignment]
 
 
 class VisualizationFilter(django_filters.FilterSet):
