@@ -6,6 +6,7 @@ so every inference worker on every host takes part in one large job.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -16,7 +17,9 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import transaction
+from django.utils import timezone
 
 from classifier_site.media import user_scope
 from classifier_site.media_store import (
@@ -33,6 +36,7 @@ from ml_core.preprocessing import InvalidImageError
 from predictions import enqueue, inference
 from predictions.models import (
     BatchItem,
+    BatchPart,
     NewBatchItem,
     NewPrediction,
     Prediction,
@@ -127,7 +131,8 @@ def submit_batch_job(images: list[UploadedImage], user=None, access_key: str | N
     with new_files_removed_on_error():
         try:
             for first in range(0, len(images), size):
-                _store_chunk(job, first, images[first : first + size], scope)
+                stop = store_items(job, first, images[first : first + size], scope)
+                queue_chunks(job, first, stop)
         except BaseException:
             if job.pk is not None:
                 lifecycle.discard(job)  # with its items, and predictions stored meanwhile
@@ -135,16 +140,32 @@ def submit_batch_job(images: list[UploadedImage], user=None, access_key: str | N
     return job
 
 
-def _store_chunk(job: Job, first: int, images: list[UploadedImage], scope: str) -> None:
-    """Decode one chunk's images and store their copies, one at a time in a decode
-    thread (a request holds the small pixels of a chunk, never all its files); then
-    its rows, and queue the chunk once they are committed.
+def store_items(job: Job, first: int, images: list[UploadedImage], scope: str) -> int:
+    """Decode one chunk's images and store their copies and rows at positions from
+    `first`; returns the position after the last. Queueing them is queue_chunks'.
 
     The job row is created with the first chunk: a submit that dies before then
     leaves no job behind (a later one leaves a job whose stale heartbeat the
     recovery sweep fails)."""
+    rows = _decode_and_store(images, scope)
+    with transaction.atomic():
+        if job.pk is None:
+            job.save()
+        else:
+            lifecycle.heartbeat(job.pk)
+        insert_batch_items(
+            [NewBatchItem(job.pk, position, *row) for position, row in enumerate(rows, first)]
+        )
+    return first + len(rows)
+
+
+def _decode_and_store(images: list[UploadedImage], scope: str) -> list[tuple]:
+    """Decode the images and store their copies, one at a time in a decode thread (a
+    request holds the small pixels of its images, never all its files); the rows'
+    values after the position. Raises InvalidBatch naming every file that does not
+    decode (storing stops at the first)."""
     errors, rows = [], []
-    for position, image in enumerate(images, start=first):
+    for image in images:
         try:
             upload = offload(prepare_upload, image.content)
         except InvalidImageError as exc:
@@ -153,17 +174,160 @@ def _store_chunk(job: Job, first: int, images: list[UploadedImage], scope: str) 
         if not errors:
             copy = upload.image
             name, _ = store_image_file("uploads", copy.stored, copy.stored_format, scope)
-            rows.append((position, name, upload.sha256, image.name[:255], copy.pixels.tobytes()))
+            rows.append((name, upload.sha256, image.name[:255], copy.pixels.tobytes()))
     if errors:
         raise InvalidBatch(errors)
+    return rows
+
+
+def queue_chunks(job: Job, start: int = 0, stop: int | None = None) -> None:
+    """Queue the chunk tasks of positions [start, stop) of a stored job (by default all
+    of them), once the current transaction commits (at once outside one). The one
+    place that hands a job's stored items to the workers."""
+    stop = job.total if stop is None else stop
+    size = settings.BATCH_JOB_CHUNK_SIZE
+    for first in range(start, stop, size):
+        enqueue.batch_chunk_after_commit(job.pk, first, min(first + size, stop))
+
+
+# --- jobs larger than one request: a draft, appended to, then started ---------------
+
+
+class NotADraft(Exception):
+    """Appending to or starting a job that is no longer a draft (answered 409)."""
+
+
+class TooManyImages(Exception):
+    """A draft would grow over BATCH_JOB_MAX_IMAGES (answered 413, the limit named)."""
+
+    def __init__(self, detail: str, limit: int) -> None:
+        super().__init__(detail)
+        self.limit = limit
+
+
+@dataclass(frozen=True)
+class Appended:
+    total: int  # the draft's images after this append
+    first: int  # the position of this part's first image
+    count: int  # this part's images
+    duplicate: bool  # the part was received before: nothing was added
+
+
+def create_draft(user=None, access_key: str | None = None) -> Job:
+    """An empty batch job that receives its images over several requests
+    (append_to_draft), then runs once started (start_draft)."""
+    return Job.objects.create(
+        kind=Job.Kind.BATCH_INFERENCE,
+        status=Job.Status.DRAFT,
+        submitted_by=user,
+        access_key_hash=access_key_hash(access_key) if access_key else "",
+        heartbeat_at=timezone.now(),  # a draft's last append: expired_drafts
+        message="draft: 0 images received",
+    )
+
+
+def append_to_draft(job: Job, images: list[UploadedImage], part: str = "") -> Appended:
+    """Decode and store `images` as the next positions of a draft.
+
+    `part` (a client's key for this request, unique per job) makes a re-sent part add
+    nothing: the answer then describes what the first sending stored. Positions stay
+    contiguous under concurrent appends: they are taken with the job row locked,
+    after the slow decoding. A refused append (InvalidBatch, TooManyImages, NotADraft)
+    leaves no new row or file behind."""
+    if not images:
+        raise InvalidBatch(["no images given"])
+    if part and (known := _received(job, part)):
+        return known
+    _check_appendable(job, len(images))  # cheap refusals before any decoding
+    with new_files_removed_on_error():
+        rows = _decode_and_store(images, user_scope(job.submitted_by))
+        with transaction.atomic():
+            locked = Job.objects.select_for_update().get(pk=job.pk)
+            if part and (known := _received(locked, part)):
+                return known  # sent twice at once: the other request stored it
+            _check_appendable(locked, len(rows))
+            first = locked.total
+            insert_batch_items(
+                [NewBatchItem(job.pk, position, *row) for position, row in enumerate(rows, first)]
+            )
+            if part:
+                BatchPart.objects.create(job=locked, key=part, first=first, count=len(rows))
+            lifecycle.draft_grew(job.pk, first + len(rows))
+    return Appended(first + len(rows), first, len(rows), duplicate=False)
+
+
+def _received(job: Job, part: str) -> Appended | None:
+    known = BatchPart.objects.filter(job=job, key=part).first()
+    if known is None:
+        return None
+    total = Job.objects.filter(pk=job.pk).values_list("total", flat=True).get()
+    return Appended(total, known.first, known.count, duplicate=True)
+
+
+def _check_appendable(job: Job, adding: int) -> None:
+    if job.status != Job.Status.DRAFT:
+        raise NotADraft(f"job {job.pk} is {job.status}, not a draft: it takes no more images")
+    limit = settings.BATCH_JOB_MAX_IMAGES
+    if job.total + adding > limit:
+        raise TooManyImages(
+            f"job {job.pk} has {job.total:,} images; {adding:,} more would pass the limit of "
+            f"{limit:,} images per job (BATCH_JOB_MAX_IMAGES)",
+            limit,
+        )
+
+
+def received_parts(job: Job) -> list[dict]:
+    """The parts a draft has received, in position order (a resuming client skips them)."""
+    return list(BatchPart.objects.filter(job=job).values("key", "first", "count"))
+
+
+def start_draft(job: Job) -> Job:
+    """Queue a draft's chunks with the model version now in production. Raises
+    NotADraft, InvalidBatch (no images yet) or NoProductionModel."""
+    production = ModelVersion.production()
     with transaction.atomic():
-        if job.pk is None:
-            job.save()
-        else:
-            lifecycle.heartbeat(job.pk)
-        insert_batch_items([NewBatchItem(job.pk, *row) for row in rows])
-        stop = first + len(images)
-        enqueue.batch_chunk_after_commit(job.pk, first, stop)
+        locked = Job.objects.select_for_update().get(pk=job.pk)
+        if locked.status != Job.Status.DRAFT:
+            raise NotADraft(f"job {job.pk} is {locked.status}, not a draft: it cannot be started")
+        if locked.total == 0:
+            raise InvalidBatch(["the draft has no images yet: append some before starting it"])
+        if production is None:
+            raise NoProductionModel("no model version is in production yet")
+        lifecycle.start_draft(job.pk, model_version=production, celery_task_id=uuid.uuid4().hex)
+        locked.refresh_from_db()
+        queue_chunks(locked)  # once committed
+    return locked
+
+
+def discard_draft_items(job: Job) -> None:
+    """A cancelled draft's items, parts and the files no other row names are deleted."""
+    with transaction.atomic():
+        names = set(BatchItem.objects.filter(job=job).values_list("image", flat=True))
+        BatchItem.objects.filter(job=job).delete()
+        BatchPart.objects.filter(job=job).delete()
+    _delete_unreferenced(names)
+
+
+def delete_draft(job: Job) -> None:
+    """An expired draft goes entirely: its row, items, parts and files."""
+    names = set(BatchItem.objects.filter(job=job).values_list("image", flat=True))
+    deleted, _ = Job.objects.filter(pk=job.pk, status=Job.Status.DRAFT).delete()
+    if deleted:
+        _delete_unreferenced(names)
+
+
+def _delete_unreferenced(names: set[str]) -> None:
+    """Stored names are content-addressed per owner: the same image appended to
+    another job, or predicted alone, shares the file, which then stays."""
+    pending = sorted(names)
+    for start in range(0, len(pending), 500):
+        batch_names = pending[start : start + 500]
+        kept = set(
+            BatchItem.objects.filter(image__in=batch_names).values_list("image", flat=True)
+        ) | set(Prediction.objects.filter(image__in=batch_names).values_list("image", flat=True))
+        for name in set(batch_names) - kept:
+            with contextlib.suppress(OSError):
+                default_storage.delete(name)
 
 
 def enqueue_missing_chunks(job: Job) -> int:
