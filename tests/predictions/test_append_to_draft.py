@@ -55,12 +55,15 @@ def test_the_sweep_deletes_drafts_left_untouched_with_their_files(mini_dataset, 
     batch.append_to_draft(fresh, uploads(mini_dataset, 3)[2:], "0")
     names = set(BatchItem.objects.filter(job=old).values_list("image", flat=True))
     Job.objects.filter(pk=old.pk).update(heartbeat_at=timezone.now() - timedelta(hours=2))
+    # Stale for a running job, but a draft runs nothing: the sweep does not re-queue it.
+    Job.objects.filter(pk=fresh.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=10))
 
     assert recovery.recover_stale_jobs() == {"expired": 1}
     assert not Job.objects.filter(pk=old.pk).exists()
     assert not BatchItem.objects.filter(job_id=old.pk).exists()
     assert not any(default_storage.exists(name) for name in names)
-    assert Job.objects.get(pk=fresh.pk).status == "draft"
+    fresh.refresh_from_db()
+    assert (fresh.status, fresh.attempts, fresh.message) == ("draft", 0, "draft: 1 images received")
     assert BatchItem.objects.filter(job=fresh).count() == 1
 
 
