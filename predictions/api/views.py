@@ -24,7 +24,7 @@ from jobs.serializers import JobSerializer
 from jobs.views import JobViewSet
 from ml_core.datasets import display_name
 from ml_core.preprocessing import InvalidImageError
-from predictions import batch
+from predictions import batch, drafts
 from predictions.api.serializers import (
     BatchAppendedSerializer,
     BatchAppendRequestSerializer,
@@ -273,7 +273,7 @@ class BatchJobViewSet(MultipartPostMixin, JobViewSet):
         user = request.user if request.user.is_authenticated else None
         access_key = None if user else batch.new_access_key()
         if serializer.validated_data["draft"]:
-            job = batch.create_draft(user=user, access_key=access_key)
+            job = drafts.create_draft(user=user, access_key=access_key)
             body = {**JobSerializer(job, context={"request": request}).data}
             return Response({**body, "access_key": access_key}, status=status.HTTP_201_CREATED)
         try:
@@ -316,7 +316,7 @@ class BatchJobViewSet(MultipartPostMixin, JobViewSet):
         client resuming an upload."""
         job = self.get_object()
         if request.method == "GET":
-            parts = batch.received_parts(job)
+            parts = drafts.received_parts(job)
             body = {"id": job.pk, "status": job.status, "total": job.total, "parts": parts}
             return Response(body)
         if not self._may_build(request, job):
@@ -326,12 +326,12 @@ class BatchJobViewSet(MultipartPostMixin, JobViewSet):
         part = serializer.validated_data.get("part", "")
         try:
             images = _checked_images(serializer.validated_data)
-            appended = batch.append_to_draft(job, images, part)
+            appended = drafts.append_to_draft(job, images, part)
         except batch.InvalidBatch as exc:
             return error(400, "invalid input", errors={"images": exc.errors})
-        except batch.NotADraft as exc:
+        except drafts.NotADraft as exc:
             return error(409, str(exc))
-        except batch.TooManyImages as exc:
+        except drafts.TooManyImages as exc:
             raise RequestTooLarge(str(exc), exc.limit) from exc
         body = {
             "id": job.pk,
@@ -363,8 +363,8 @@ class BatchJobViewSet(MultipartPostMixin, JobViewSet):
         if not self._may_build(request, job):
             return error(403, "only the job's submitter (or its key's holder) may start it")
         try:
-            job = batch.start_draft(job)
-        except batch.NotADraft as exc:
+            job = drafts.start_draft(job)
+        except drafts.NotADraft as exc:
             return error(409, str(exc))
         except batch.InvalidBatch as exc:
             return error(400, "invalid input", errors={"images": exc.errors})

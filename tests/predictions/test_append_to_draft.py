@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from jobs import recovery
 from jobs.models import Job
-from predictions import batch
+from predictions import batch, drafts
 from predictions.models import BatchItem, BatchPart
 from tests.predictions.conftest import uploads
 
@@ -23,16 +23,16 @@ PER_PART = 3
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_appends_keep_positions_unique_and_contiguous(mini_dataset):
-    job = batch.create_draft()
+    job = drafts.create_draft()
     images = uploads(mini_dataset, PER_PART)
     start = threading.Barrier(THREADS)
 
-    def send(part: int) -> batch.Appended:
+    def send(part: int) -> drafts.Appended:
         try:
             if part < THREADS:
                 start.wait(timeout=30)
             # Every part sent twice, the copies racing each other: one of each is stored.
-            return batch.append_to_draft(Job.objects.get(pk=job.pk), images, f"p{part // 2}")
+            return drafts.append_to_draft(Job.objects.get(pk=job.pk), images, f"p{part // 2}")
         finally:
             connection.close()
 
@@ -50,9 +50,9 @@ def test_concurrent_appends_keep_positions_unique_and_contiguous(mini_dataset):
 @pytest.mark.django_db
 def test_the_sweep_deletes_drafts_left_untouched_with_their_files(mini_dataset, settings):
     settings.BATCH_DRAFT_EXPIRE_HOURS = 1
-    old, fresh = batch.create_draft(), batch.create_draft()
-    batch.append_to_draft(old, uploads(mini_dataset, 2), "0")
-    batch.append_to_draft(fresh, uploads(mini_dataset, 3)[2:], "0")
+    old, fresh = drafts.create_draft(), drafts.create_draft()
+    drafts.append_to_draft(old, uploads(mini_dataset, 2), "0")
+    drafts.append_to_draft(fresh, uploads(mini_dataset, 3)[2:], "0")
     names = set(BatchItem.objects.filter(job=old).values_list("image", flat=True))
     Job.objects.filter(pk=old.pk).update(heartbeat_at=timezone.now() - timedelta(hours=2))
     # Stale for a running job, but a draft runs nothing: the sweep does not re-queue it.
@@ -71,10 +71,10 @@ def test_the_sweep_deletes_drafts_left_untouched_with_their_files(mini_dataset, 
 def test_a_file_shared_with_another_job_stays_when_a_draft_goes(mini_dataset, django_user_model):
     # One user's copies of one image share a file (an anonymous request's never do).
     user = django_user_model.objects.create_user("owner")
-    kept, dropped = batch.create_draft(user), batch.create_draft(user)
+    kept, dropped = drafts.create_draft(user), drafts.create_draft(user)
     same = uploads(mini_dataset, 1)
-    batch.append_to_draft(kept, same)
-    batch.append_to_draft(dropped, same)
+    drafts.append_to_draft(kept, same)
+    drafts.append_to_draft(dropped, same)
     (name,) = BatchItem.objects.filter(job=dropped).values_list("image", flat=True)
     batch.delete_draft(dropped)
     assert default_storage.exists(name)

@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from predictions import batch
+from predictions import batch, drafts
 from training.models import ModelVersion
 
 SHOWN_SKIPPED = 20
@@ -59,13 +59,13 @@ class Command(BaseCommand):
         if ModelVersion.production() is None:
             raise CommandError("no model version is in production yet")
         access_key = None if owner else batch.new_access_key()
-        job = batch.create_draft(user=owner, access_key=access_key)
+        job = drafts.create_draft(user=owner, access_key=access_key)
         try:
             skipped = self._append_all(job, path, files, part_size or settings.BATCH_JOB_CHUNK_SIZE)
             job.refresh_from_db()
             if job.total == 0:
                 raise CommandError(f"none of the {len(files):,} files under {path} is an image")
-            job = batch.start_draft(job)
+            job = drafts.start_draft(job)
         except BaseException:
             batch.delete_draft(job)  # an interrupted or refused submit leaves nothing
             raise
@@ -98,11 +98,11 @@ class Command(BaseCommand):
             for index, first in enumerate(range(0, len(files), size)):
                 part = [_upload(folder, path) for path in files[first : first + size]]
                 try:
-                    batch.append_to_draft(job, part, f"{index}")
+                    drafts.append_to_draft(job, part, f"{index}")
                 except batch.InvalidBatch:
                     for number, image in enumerate(part):
                         try:
-                            batch.append_to_draft(job, [image], f"{index}.{number}")
+                            drafts.append_to_draft(job, [image], f"{index}.{number}")
                         except batch.InvalidBatch as exc:
                             skipped.extend(exc.errors)
                 bar.update(len(part))
