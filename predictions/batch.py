@@ -190,8 +190,15 @@ def queue_chunks(job: Job, start: int = 0, stop: int | None = None) -> None:
 
 
 def discard_draft_items(job: Job) -> None:
-    """A cancelled draft's items, parts and the files no other row names are deleted."""
+    """A cancelled draft's items, parts and the files no other row names are deleted;
+    not if it was started meanwhile (starting gives it a model version): its
+    results, if any, are kept as any cancelled job's are."""
     with transaction.atomic():
+        never_started = Job.objects.select_for_update().filter(
+            pk=job.pk, status=Job.Status.CANCELLED, model_version__isnull=True
+        )
+        if not never_started.exists():
+            return
         names = set(BatchItem.objects.filter(job=job).values_list("image", flat=True))
         BatchItem.objects.filter(job=job).delete()
         BatchPart.objects.filter(job=job).delete()
