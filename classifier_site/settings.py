@@ -282,6 +282,10 @@ JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3, minimum=1)
 # Progress rows are written at most this often per job (plus at every epoch end).
 JOB_PROGRESS_INTERVAL_SECONDS = env_float("JOB_PROGRESS_INTERVAL_SECONDS", 1.0, minimum=0.0)
 BATCH_JOB_CHUNK_SIZE = env_int("BATCH_JOB_CHUNK_SIZE", 128, minimum=1)
+# A batch job built over several requests (a draft, appended to) holds at most this many
+# images; a draft nobody appended to or started for this long is deleted by the sweep.
+BATCH_JOB_MAX_IMAGES = env_int("BATCH_JOB_MAX_IMAGES", 100_000, minimum=1)
+BATCH_DRAFT_EXPIRE_HOURS = env_float("BATCH_DRAFT_EXPIRE_HOURS", 24.0, minimum=0.001)
 # Dynamic micro-batching of single predictions (1 = off).
 INFERENCE_MAX_BATCH_SIZE = env_int("INFERENCE_MAX_BATCH_SIZE", 32, minimum=1)
 INFERENCE_MAX_DELAY_SECONDS = env_float("INFERENCE_MAX_DELAY_SECONDS", 0.01, minimum=0.001)

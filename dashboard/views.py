@@ -34,6 +34,10 @@ DATASET_PLOTS = ["class_distribution", "sample_images", "pixel_intensity"]
 VERSION_PLOTS = ["confusion_matrix", "roc_curves", "per_class_metrics", "training_curves"]
 # The retrain form shows these recipe knobs first, the others under "More options".
 FIRST_KNOBS = ("epochs", "batch_size")
+# The batch page's parts: small enough that a dropped one costs little to send again.
+PART_FILES = 50
+PART_BYTES = 32 * 1024 * 1024
+PART_FRAMING_BYTES = 1024 * 1024  # multipart headers and boundaries, generously
 # Confusion-matrix cells shaded darker than this get white text.
 DARK_CELL_SHARE = 0.5
 
@@ -108,6 +112,14 @@ def batch(request: HttpRequest) -> HttpResponse:
         production=ModelVersion.production(),
         max_files=settings.API_MAX_FILES,
         max_upload_bytes=settings.API_MAX_UPLOAD_BYTES,
+        max_images=settings.BATCH_JOB_MAX_IMAGES,
+        # A selection goes in parts that each fit one request's limits (a file larger
+        # than a part's bytes goes alone; its own limit is API_MAX_UPLOAD_BYTES).
+        part_files=min(settings.API_MAX_FILES, PART_FILES),
+        part_bytes=max(
+            min(settings.API_MAX_REQUEST_BYTES - PART_FRAMING_BYTES, PART_BYTES),
+            settings.API_MAX_UPLOAD_BYTES,
+        ),
     )
 
 

@@ -17,6 +17,9 @@ class Job(models.Model):
         EVALUATION = "evaluation", "Evaluation"
 
     class Status(models.TextChoices):
+        # A batch job still receiving its images over several requests: no task runs
+        # for it, recovery never picks it, and it expires if left untouched.
+        DRAFT = "draft", "Draft"
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Succeeded"

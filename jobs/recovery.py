@@ -27,6 +27,8 @@ class Resumer:
 
 
 _resumers: dict[str, Resumer] = {}
+# How an app deletes an abandoned draft of its kind, with its rows and files.
+_draft_discarders: dict[str, Callable[[Job], None]] = {}
 
 
 def register(kind: str, resume: Callable[[Job], object], *, keeps_running: bool = False) -> None:
@@ -34,10 +36,29 @@ def register(kind: str, resume: Callable[[Job], object], *, keeps_running: bool 
     _resumers[kind] = Resumer(resume, keeps_running)
 
 
+def register_draft_discarder(kind: str, discard: Callable[[Job], None]) -> None:
+    """Say how an expired draft of `kind` is deleted (call it from AppConfig.ready)."""
+    _draft_discarders[kind] = discard
+
+
+def expire_drafts() -> int:
+    """Delete the drafts left untouched for BATCH_DRAFT_EXPIRE_HOURS; how many."""
+    expired = 0
+    for job in lifecycle.expired_drafts():
+        discard = _draft_discarders.get(job.kind)
+        if discard is not None:
+            logger.warning("draft job %s expired: deleted", job.pk)
+            discard(job)
+            expired += 1
+    return expired
+
+
 def recover_stale_jobs() -> dict[str, int]:
     """Every running job with a stale heartbeat is re-queued, failed or cancelled;
-    returns how many of each."""
+    returns how many of each (and of drafts expired, which the sweep deletes too)."""
     outcomes: dict[str, int] = {}
+    if expired := expire_drafts():
+        outcomes["expired"] = expired
     for job in lifecycle.stale_jobs():
         outcome = lifecycle.recover(job)
         if outcome == "requeue":

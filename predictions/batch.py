@@ -6,6 +6,7 @@ so every inference worker on every host takes part in one large job.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
@@ -16,6 +17,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import transaction
 
 from classifier_site.media import user_scope
@@ -33,6 +35,7 @@ from ml_core.preprocessing import InvalidImageError
 from predictions import enqueue, inference
 from predictions.models import (
     BatchItem,
+    BatchPart,
     NewBatchItem,
     NewPrediction,
     Prediction,
@@ -127,7 +130,8 @@ def submit_batch_job(images: list[UploadedImage], user=None, access_key: str | N
     with new_files_removed_on_error():
         try:
             for first in range(0, len(images), size):
-                _store_chunk(job, first, images[first : first + size], scope)
+                stop = store_items(job, first, images[first : first + size], scope)
+                queue_chunks(job, first, stop)
         except BaseException:
             if job.pk is not None:
                 lifecycle.discard(job)  # with its items, and predictions stored meanwhile
@@ -135,16 +139,32 @@ def submit_batch_job(images: list[UploadedImage], user=None, access_key: str | N
     return job
 
 
-def _store_chunk(job: Job, first: int, images: list[UploadedImage], scope: str) -> None:
-    """Decode one chunk's images and store their copies, one at a time in a decode
-    thread (a request holds the small pixels of a chunk, never all its files); then
-    its rows, and queue the chunk once they are committed.
+def store_items(job: Job, first: int, images: list[UploadedImage], scope: str) -> int:
+    """Decode one chunk's images and store their copies and rows at positions from
+    `first`; returns the position after the last. Queueing them is queue_chunks'.
 
     The job row is created with the first chunk: a submit that dies before then
     leaves no job behind (a later one leaves a job whose stale heartbeat the
     recovery sweep fails)."""
+    rows = decode_and_store(images, scope)
+    with transaction.atomic():
+        if job.pk is None:
+            job.save()
+        else:
+            lifecycle.heartbeat(job.pk)
+        insert_batch_items(
+            [NewBatchItem(job.pk, position, *row) for position, row in enumerate(rows, first)]
+        )
+    return first + len(rows)
+
+
+def decode_and_store(images: list[UploadedImage], scope: str) -> list[tuple]:
+    """Decode the images and store their copies, one at a time in a decode thread (a
+    request holds the small pixels of its images, never all its files); the rows'
+    values after the position. Raises InvalidBatch naming every file that does not
+    decode (storing stops at the first)."""
     errors, rows = [], []
-    for position, image in enumerate(images, start=first):
+    for image in images:
         try:
             upload = offload(prepare_upload, image.content)
         except InvalidImageError as exc:
@@ -153,17 +173,58 @@ def _store_chunk(job: Job, first: int, images: list[UploadedImage], scope: str) 
         if not errors:
             copy = upload.image
             name, _ = store_image_file("uploads", copy.stored, copy.stored_format, scope)
-            rows.append((position, name, upload.sha256, image.name[:255], copy.pixels.tobytes()))
+            rows.append((name, upload.sha256, image.name[:255], copy.pixels.tobytes()))
     if errors:
         raise InvalidBatch(errors)
+    return rows
+
+
+def queue_chunks(job: Job, start: int = 0, stop: int | None = None) -> None:
+    """Queue the chunk tasks of positions [start, stop) of a stored job (by default all
+    of them), once the current transaction commits (at once outside one). The one
+    place that hands a job's stored items to the workers."""
+    stop = job.total if stop is None else stop
+    size = settings.BATCH_JOB_CHUNK_SIZE
+    for first in range(start, stop, size):
+        enqueue.batch_chunk_after_commit(job.pk, first, min(first + size, stop))
+
+
+def discard_draft_items(job: Job) -> None:
+    """A cancelled draft's items, parts and the files no other row names are deleted;
+    not if it was started meanwhile (starting gives it a model version): its
+    results, if any, are kept as any cancelled job's are."""
     with transaction.atomic():
-        if job.pk is None:
-            job.save()
-        else:
-            lifecycle.heartbeat(job.pk)
-        insert_batch_items([NewBatchItem(job.pk, *row) for row in rows])
-        stop = first + len(images)
-        enqueue.batch_chunk_after_commit(job.pk, first, stop)
+        never_started = Job.objects.select_for_update().filter(
+            pk=job.pk, status=Job.Status.CANCELLED, model_version__isnull=True
+        )
+        if not never_started.exists():
+            return
+        names = set(BatchItem.objects.filter(job=job).values_list("image", flat=True))
+        BatchItem.objects.filter(job=job).delete()
+        BatchPart.objects.filter(job=job).delete()
+    _delete_unreferenced(names)
+
+
+def delete_draft(job: Job) -> None:
+    """An expired draft goes entirely: its row, items, parts and files."""
+    names = set(BatchItem.objects.filter(job=job).values_list("image", flat=True))
+    deleted, _ = Job.objects.filter(pk=job.pk, status=Job.Status.DRAFT).delete()
+    if deleted:
+        _delete_unreferenced(names)
+
+
+def _delete_unreferenced(names: set[str]) -> None:
+    """Stored names are content-addressed per owner: the same image appended to
+    another job, or predicted alone, shares the file, which then stays."""
+    pending = sorted(names)
+    for start in range(0, len(pending), 500):
+        batch_names = pending[start : start + 500]
+        kept = set(
+            BatchItem.objects.filter(image__in=batch_names).values_list("image", flat=True)
+        ) | set(Prediction.objects.filter(image__in=batch_names).values_list("image", flat=True))
+        for name in set(batch_names) - kept:
+            with contextlib.suppress(OSError):
+                default_storage.delete(name)
 
 
 def enqueue_missing_chunks(job: Job) -> int:

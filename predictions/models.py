@@ -73,6 +73,24 @@ class BatchItem(models.Model):
         return f"job {self.job_id} #{self.position}"
 
 
+class BatchPart(models.Model):
+    """One request that appended images to a draft batch job: its client-chosen key
+    makes re-sending a part (after a dropped connection) add nothing."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="batch_parts")
+    key = models.CharField(max_length=64)
+    first = models.PositiveIntegerField(help_text="The position of its first image.")
+    count = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["job", "first"]
+        constraints = [models.UniqueConstraint(fields=["job", "key"], name="unique_job_part_key")]
+
+    def __str__(self) -> str:
+        return f"job {self.job_id} part {self.key}"
+
+
 @dataclass(frozen=True)
 class NewPrediction:
     """A Prediction row to insert, by column (attname)."""

@@ -58,7 +58,9 @@ class PredictResponseSerializer(serializers.Serializer):
     probabilities = serializers.DictField(child=serializers.FloatField())
 
 
-class BatchJobRequestSerializer(StrictSerializer):
+class BatchFilesSerializer(StrictSerializer):
+    """Images or one zip: what a batch job's submit and each append to a draft take."""
+
     images = serializers.ListField(
         child=serializers.FileField(), required=False, help_text="Several image files."
     )
@@ -75,6 +77,58 @@ class BatchJobRequestSerializer(StrictSerializer):
         if bool(attrs.get("images")) == bool(attrs.get("archive")):
             raise serializers.ValidationError("send either `images` (files) or one `archive` (zip)")
         return attrs
+
+
+class BatchJobRequestSerializer(BatchFilesSerializer):
+    draft = serializers.BooleanField(
+        default=False,
+        help_text="True: create an empty draft job, without files, to append images to "
+        "over several requests (`POST .../{id}/files/`) and then start "
+        "(`POST .../{id}/start/`).",
+    )
+
+    def validate(self, attrs):
+        if attrs.get("draft"):
+            if attrs.get("images") or attrs.get("archive"):
+                raise serializers.ValidationError(
+                    "a draft is created empty: append its files with POST .../{id}/files/"
+                )
+            return attrs
+        return super().validate(attrs)
+
+
+class BatchAppendRequestSerializer(BatchFilesSerializer):
+    part = serializers.CharField(
+        max_length=64,
+        required=False,
+        help_text="The client's key for this part, unique within the job (for example its "
+        "index): a part sent again (after a dropped connection) is not stored twice.",
+    )
+
+
+class BatchPartSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    first = serializers.IntegerField(help_text="The position of the part's first image.")
+    count = serializers.IntegerField()
+
+
+class BatchAppendedSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    total = serializers.IntegerField(help_text="The draft's images after this request.")
+    part = serializers.CharField(allow_null=True)
+    first = serializers.IntegerField(help_text="The position of this part's first image.")
+    count = serializers.IntegerField(help_text="The images this part holds.")
+    duplicate = serializers.BooleanField(
+        help_text="True: this part had been received before; nothing was added."
+    )
+
+
+class BatchPartsSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    total = serializers.IntegerField()
+    parts = BatchPartSerializer(many=True)
 
 
 class DayCountSerializer(serializers.Serializer):

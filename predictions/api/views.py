@@ -10,24 +10,27 @@ from django.utils.crypto import constant_time_compare
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import MultiPartParser
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from classifier_site.api import CanPredict, MultipartPostMixin, error
+from classifier_site.api import CanPredict, MultipartPostMixin, error, refuse_any_field
 from classifier_site.media import signed_url
-from classifier_site.uploads import check_request_pixels, read_upload
+from classifier_site.uploads import RequestTooLarge, check_request_pixels, read_upload
 from classifier_site.visibility import visible_to
 from jobs.models import Job
 from jobs.serializers import JobSerializer
 from jobs.views import JobViewSet
 from ml_core.datasets import display_name
 from ml_core.preprocessing import InvalidImageError
-from predictions import batch
+from predictions import batch, drafts
 from predictions.api.serializers import (
+    BatchAppendedSerializer,
+    BatchAppendRequestSerializer,
     BatchJobCreatedSerializer,
     BatchJobRequestSerializer,
+    BatchPartsSerializer,
     PredictionSerializer,
     PredictionStatisticsSerializer,
     PredictManyRequestSerializer,
@@ -195,9 +198,17 @@ class BatchJobViewSet(MultipartPostMixin, JobViewSet):
     cancel_permission_classes = [CanPredict]
 
     def get_permissions(self):
-        if self.action == "create":
+        if self.action in {"create", "files", "start"}:
             return [CanPredict()]
         return super().get_permissions()
+
+    def get_parsers(self):
+        # A draft is created with JSON (`{"draft": true}`) or a form; files come multipart.
+        actions = getattr(self, "action_map", None) or {}
+        method = (self.request.method or "").lower() if self.request is not None else ""
+        if actions.get(method) == "create":
+            return [MultiPartParser(), JSONParser()]
+        return super().get_parsers()
 
     def get_queryset(self):
         jobs = super().get_queryset()
@@ -211,13 +222,22 @@ class BatchJobViewSet(MultipartPostMixin, JobViewSet):
     def _access_key(self) -> str:
         return self.request.headers.get(ACCESS_KEY_HEADER, "").strip()
 
-    def may_cancel(self, request: Request, job: Job) -> bool:
-        """An anonymous job: whoever holds its key; else as for every job."""
+    def _holds_key(self, job: Job) -> bool:
         key = self._access_key()
-        holds_key = bool(key and job.submitted_by_id is None and job.access_key_hash) and (
+        return bool(key and job.submitted_by_id is None and job.access_key_hash) and (
             constant_time_compare(job.access_key_hash, batch.access_key_hash(key))
         )
-        return holds_key or super().may_cancel(request, job)
+
+    def may_cancel(self, request: Request, job: Job) -> bool:
+        """An anonymous job: whoever holds its key; else as for every job."""
+        return self._holds_key(job) or super().may_cancel(request, job)
+
+    def _may_build(self, request: Request, job: Job) -> bool:
+        """Appending to and starting a draft: its submitter, or the holder of its key
+        (not staff: the images a job predicts are its submitter's)."""
+        user = request.user
+        owner = user.is_authenticated and job.submitted_by_id == user.pk
+        return owner or self._holds_key(job)
 
     @extend_schema(parameters=[ACCESS_KEY_PARAMETER])
     def retrieve(self, request: Request, *args, **kwargs) -> Response:
@@ -230,12 +250,18 @@ class BatchJobViewSet(MultipartPostMixin, JobViewSet):
     )
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: int | None = None) -> Response:  # type: ignore[override]
+        """A cancelled draft's images are deleted at once (it never ran)."""
+        was_draft = self.get_object().status == Job.Status.DRAFT
         # The DRF stubs type an @action as a protocol whose __call__ is not bound to self
-        return super().cancel(request, pk)  # type: ignore[arg-type]
+        response = super().cancel(request, pk)  # type: ignore[arg-type]
+        if was_draft and response.data.get("status") == Job.Status.CANCELLED:
+            batch.discard_draft_items(self.get_object())
+        return response
 
     @extend_schema(
         request=BatchJobRequestSerializer,
         responses={
+            201: BatchJobCreatedSerializer,
             202: BatchJobCreatedSerializer,
             400: OpenApiResponse(description="a file is not an image, or limits exceeded"),
             413: OpenApiResponse(description="the request's bytes or pixels are over budget"),
@@ -246,18 +272,14 @@ class BatchJobViewSet(MultipartPostMixin, JobViewSet):
     def create(self, request: Request) -> Response:
         serializer = BatchJobRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        user = request.user if request.user.is_authenticated else None
+        access_key = None if user else batch.new_access_key()
+        if serializer.validated_data["draft"]:
+            job = drafts.create_draft(user=user, access_key=access_key)
+            body = {**JobSerializer(job, context={"request": request}).data}
+            return Response({**body, "access_key": access_key}, status=status.HTTP_201_CREATED)
         try:
-            if archive := serializer.validated_data.get("archive"):
-                images = batch.images_from_zip(archive)
-            else:
-                images = [
-                    batch.UploadedImage(display_name(upload.name or ""), read_upload(upload))
-                    for upload in serializer.validated_data["images"]
-                ]
-            if problems := check_request_pixels((image.name, image.content) for image in images):
-                raise batch.InvalidBatch(problems)  # before anything is stored
-            user = request.user if request.user.is_authenticated else None
-            access_key = None if user else batch.new_access_key()
+            images = _checked_images(serializer.validated_data)
             # Leaves nothing behind if it fails.
             job = batch.submit_batch_job(images, user=user, access_key=access_key)
         except batch.InvalidBatch as exc:
@@ -265,6 +287,92 @@ class BatchJobViewSet(MultipartPostMixin, JobViewSet):
         except batch.NoProductionModel as exc:
             return error(503, str(exc))
         body = {**JobSerializer(job, context={"request": request}).data, "access_key": access_key}
+        return Response(body, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        methods=["GET"],
+        parameters=[ACCESS_KEY_PARAMETER],
+        responses={200: BatchPartsSerializer},
+    )
+    @extend_schema(
+        methods=["POST"],
+        parameters=[ACCESS_KEY_PARAMETER],
+        request={"multipart/form-data": BatchAppendRequestSerializer},
+        responses={
+            200: BatchAppendedSerializer,
+            201: BatchAppendedSerializer,
+            400: OpenApiResponse(description="a file is not an image, or limits exceeded"),
+            403: OpenApiResponse(description="not the submitter, nor the holder of its key"),
+            409: OpenApiResponse(description="the job is no longer a draft"),
+            413: OpenApiResponse(
+                description="the request's bytes or pixels, or the job's images "
+                "(BATCH_JOB_MAX_IMAGES), are over budget"
+            ),
+            507: OpenApiResponse(description="the server cannot store uploads right now"),
+        },
+    )
+    @action(detail=True, methods=["get", "post"], parser_classes=[MultiPartParser])
+    def files(self, request: Request, pk: int | None = None) -> Response:
+        """POST: append images (or one zip) to a draft, answered 201 (200 when `part`
+        was received before, nothing added). GET: the parts received so far, for a
+        client resuming an upload."""
+        job = self.get_object()
+        if request.method == "GET":
+            parts = drafts.received_parts(job)
+            body = {"id": job.pk, "status": job.status, "total": job.total, "parts": parts}
+            return Response(body)
+        if not self._may_build(request, job):
+            return error(403, "only the job's submitter (or its key's holder) may add files")
+        serializer = BatchAppendRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        part = serializer.validated_data.get("part", "")
+        try:
+            images = _checked_images(serializer.validated_data)
+            appended = drafts.append_to_draft(job, images, part)
+        except batch.InvalidBatch as exc:
+            return error(400, "invalid input", errors={"images": exc.errors})
+        except drafts.NotADraft as exc:
+            return error(409, str(exc))
+        except drafts.TooManyImages as exc:
+            raise RequestTooLarge(str(exc), exc.limit) from exc
+        body = {
+            "id": job.pk,
+            "status": Job.Status.DRAFT,
+            "total": appended.total,
+            "part": part or None,
+            "first": appended.first,
+            "count": appended.count,
+            "duplicate": appended.duplicate,
+        }
+        return Response(body, status=200 if appended.duplicate else 201)
+
+    @extend_schema(
+        parameters=[ACCESS_KEY_PARAMETER],
+        request=None,
+        responses={
+            202: JobSerializer,
+            400: OpenApiResponse(description="the draft has no images"),
+            403: OpenApiResponse(description="not the submitter, nor the holder of its key"),
+            409: OpenApiResponse(description="the job is not a draft"),
+            503: OpenApiResponse(description="no production model"),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def start(self, request: Request, pk: int | None = None) -> Response:
+        """Queue a draft's images for prediction by the model now in production."""
+        refuse_any_field(request)
+        job = self.get_object()
+        if not self._may_build(request, job):
+            return error(403, "only the job's submitter (or its key's holder) may start it")
+        try:
+            job = drafts.start_draft(job)
+        except drafts.NotADraft as exc:
+            return error(409, str(exc))
+        except batch.InvalidBatch as exc:
+            return error(400, "invalid input", errors={"images": exc.errors})
+        except batch.NoProductionModel as exc:
+            return error(503, str(exc))
+        body = JobSerializer(job, context={"request": request}).data
         return Response(body, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
@@ -286,3 +394,18 @@ class BatchJobViewSet(MultipartPostMixin, JobViewSet):
         for row in rows:
             row["image_url"] = signed_url(request, stored[row["position"]])
         return Response({"job": job.pk, "status": job.status, "results": rows})
+
+
+def _checked_images(data: dict) -> list[batch.UploadedImage]:
+    """A request's images (or its zip's), their pixels checked from their headers
+    before anything is stored (RequestTooLarge; InvalidBatch naming the files)."""
+    if archive := data.get("archive"):
+        images = batch.images_from_zip(archive)
+    else:
+        images = [
+            batch.UploadedImage(display_name(upload.name or ""), read_upload(upload))
+            for upload in data["images"]
+        ]
+    if problems := check_request_pixels((image.name, image.content) for image in images):
+        raise batch.InvalidBatch(problems)
+    return images

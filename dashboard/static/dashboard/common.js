@@ -12,6 +12,7 @@ export class ApiError extends Error {
     super(describeError(status, body, retryAfter));
     this.status = status;
     this.body = body;
+    this.retryAfter = Number(retryAfter) || 0;
   }
 }
 
@@ -99,12 +100,13 @@ export async function download(url, filename, headers = {}) {
 }
 
 // Multipart upload with progress (fetch cannot report upload progress).
-export function upload(url, form, onProgress = () => {}) {
+export function upload(url, form, onProgress = () => {}, headers = {}) {
   return new Promise((resolve, reject) => {
     const request = new XMLHttpRequest();
     request.open("POST", url);
     request.setRequestHeader("Accept", "application/json");
     request.setRequestHeader("X-CSRFToken", csrfToken());
+    for (const [name, value] of Object.entries(headers)) request.setRequestHeader(name, value);
     request.upload.addEventListener("progress", (event) => {
       if (event.lengthComputable) onProgress(event.loaded / event.total);
     });
