@@ -9,7 +9,13 @@ class JobSerializer(serializers.ModelSerializer):
     """A job as its viewers see it; `error` is short (the traceback stays in the
     admin), and the submitter's name is shown to staff only (null to others)."""
 
-    model_version = serializers.SlugRelatedField(slug_field="number", read_only=True)
+    model_version = serializers.SlugRelatedField(
+        slug_field="number",
+        read_only=True,
+        allow_null=True,
+        help_text="The number of the version it predicts with (batch inference), "
+        "evaluates (evaluation) or created (training); null until there is one.",
+    )
     submitted_by = serializers.SerializerMethodField(
         help_text="The submitter's username, shown to staff only; null to others."
     )

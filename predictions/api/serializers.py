@@ -3,6 +3,7 @@ from rest_framework import serializers
 
 from classifier_site.api import StrictSerializer, check_upload_size, check_uploads
 from classifier_site.media import media_url
+from jobs.models import Job
 from jobs.serializers import JobSerializer
 from predictions.models import Prediction
 
@@ -54,8 +55,14 @@ class PredictResponseSerializer(serializers.Serializer):
 
 
 class BatchJobRequestSerializer(StrictSerializer):
+    exactly_one_of = (("images",), ("archive",))
+
     images = serializers.ListField(
-        child=serializers.FileField(), required=False, help_text="Several image files."
+        child=serializers.FileField(),
+        required=False,
+        min_length=1,
+        max_length=settings.API_MAX_FILES,
+        help_text="Several image files.",
     )
     archive = serializers.FileField(required=False, help_text="Or one .zip of images.")
 
@@ -86,7 +93,10 @@ class PredictionStatisticsSerializer(serializers.Serializer):
 
 class PredictManyRequestSerializer(StrictSerializer):
     images = serializers.ListField(
-        child=serializers.FileField(), help_text="A few images, answered in the request."
+        child=serializers.FileField(),
+        min_length=1,
+        max_length=settings.API_SYNC_BATCH_LIMIT,
+        help_text="A few images, answered in the request.",
     )
     top_k = serializers.IntegerField(min_value=1, max_value=100, default=3)
 
@@ -102,6 +112,24 @@ class PredictManyRequestSerializer(StrictSerializer):
 
 class PredictManyResponseSerializer(serializers.Serializer):
     results = PredictResponseSerializer(many=True)
+
+
+class BatchResultSerializer(serializers.Serializer):
+    position = serializers.IntegerField(min_value=0, help_text="Upload order, from 0.")
+    original_name = serializers.CharField()
+    label = serializers.CharField(allow_null=True, help_text="Null until it is predicted.")
+    confidence = serializers.FloatField(allow_null=True, min_value=0, max_value=1)
+    model_version = serializers.IntegerField(allow_null=True)
+    probabilities = serializers.DictField(
+        child=serializers.FloatField(min_value=0, max_value=1), allow_null=True
+    )
+    image_url = serializers.CharField()
+
+
+class BatchJobResultsSerializer(serializers.Serializer):
+    job = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=Job.Status.choices)
+    results = BatchResultSerializer(many=True)
 
 
 class BatchJobCreatedSerializer(JobSerializer):
