@@ -288,7 +288,9 @@ class BatchJobViewSet(MultipartPostMixin, JobViewSet):
     @action(detail=True, methods=["get"])
     def results(self, request: Request, pk: int | None = None):
         job = self.get_object()
-        if request.query_params.get("as") == "csv":
+        if (form := request.query_params.get("as", "json")) not in {"json", "csv"}:
+            return error(400, "invalid input", errors={"as": ["`json` or `csv`"]})
+        if form == "csv":
             response = HttpResponse(batch.results_csv(job), content_type="text/csv; charset=utf-8")
             response["Content-Disposition"] = f'attachment; filename="batch-job-{job.pk}.csv"'
             return response
