@@ -7,7 +7,9 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+import django_filters
 import redis
+from django import forms
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.db import InterfaceError, OperationalError
@@ -15,8 +17,8 @@ from django.http import JsonResponse
 from django.views import defaults
 from django_ratelimit.core import get_usage
 from kombu.exceptions import OperationalError as QueueError
-from rest_framework import permissions, serializers
-from rest_framework.exceptions import ValidationError
+from rest_framework import permissions, serializers, status
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
@@ -89,6 +91,18 @@ class StrictSerializer(RefuseUnknownFieldsMixin, serializers.Serializer):
 
 class StrictModelSerializer(RefuseUnknownFieldsMixin, serializers.ModelSerializer):
     pass
+
+
+class Conflict(APIException):
+    """A well-formed request that the current state refuses (a label naming a class
+    the training set does not have): 409, with the problem named per field like a
+    400's `errors`, so that the schema's valid requests are never 400s."""
+
+    status_code = status.HTTP_409_CONFLICT
+    summary = "the request conflicts with the current state"
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        super().__init__(errors)
 
 
 class NoFieldsSerializer(StrictSerializer):
@@ -168,6 +182,17 @@ def client_address(request) -> str:
         return peer
 
 
+class VersionNumberFilter(django_filters.NumberFilter):
+    """A model version's number: "1.5" is a 400, not version 1; bounded as the
+    column is (a larger number is no version, and too large for the database)."""
+
+    # A version number: "1.5" is a 400, not version 1 (the stubs allow DecimalField only)
+    field_class = forms.IntegerField  # type: ignore[assignment]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, min_value=1, max_value=2**31 - 1, **kwargs)
+
+
 class RateLimit(BaseThrottle):
     """DRF throttle backed by django-ratelimit; DRF answers 429 with Retry-After."""
 
@@ -240,8 +265,10 @@ def exception_handler(exc, context) -> Response | None:
     if response is None:
         return None
     data = response.data
-    if isinstance(data, list) or (isinstance(data, dict) and "detail" not in data):
-        response.data = {"detail": "invalid input", "errors": data}
+    if isinstance(data, list):  # raised for the request as a whole, as a serializer names it
+        data = {"non_field_errors": data}
+    if isinstance(data, dict) and "detail" not in data:
+        response.data = {"detail": getattr(exc, "summary", "invalid input"), "errors": data}
     return response
 
 
@@ -257,6 +284,28 @@ def _unavailable_service(exc: Exception) -> str | None:
 
 def error(status: int, detail: str, **extra) -> Response:
     return Response({"detail": detail, **extra}, status=status)
+
+
+class RefuseOddQueryParameters:
+    """Middleware: under /api/, a query parameter sent more than once (`?page=1&page=2`)
+    or with an empty value (`?status=`) is a 400 naming it. No operation takes a list
+    there, Django would silently keep the last value, and django-filter would read an
+    empty value as no filter at all: leave out a parameter you do not mean."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if _wants_json(request):
+            errors = {}
+            for name, values in request.GET.lists():
+                if len(values) > 1:
+                    errors[name] = ["given more than once; send it once"]
+                elif values == [""]:
+                    errors[name] = ["empty; leave the parameter out instead"]
+            if errors:
+                return JsonResponse({"detail": "invalid input", "errors": errors}, status=400)
+        return self.get_response(request)
 
 
 def _wants_json(request) -> bool:

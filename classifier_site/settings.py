@@ -89,6 +89,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Before anything reads the body: over API_MAX_REQUEST_BYTES is a 413 at once.
     "classifier_site.uploads.RequestBodyLimitMiddleware",
+    # A query parameter given twice, or empty, under /api/ is a 400 naming it.
+    "classifier_site.api.RefuseOddQueryParameters",
     # Serves the admin's static files from gunicorn with far-future caching,
     # so no separate file server is needed on a single host.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -304,7 +306,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["classifier_site.api.ReadOpenWriteWithPermission"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "classifier_site.schema.ContractAutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
@@ -369,6 +371,9 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Operation ids and tags without the /api/v1 prefix: `batch_jobs_create`, tag
+    # `batch-jobs` (the names of a generated client's functions and modules).
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
     # Three models have a `status` field with different choices: name each enum.
     "ENUM_NAME_OVERRIDES": {
         "JobStatusEnum": "jobs.models.Job.Status",

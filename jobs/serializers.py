@@ -13,7 +13,11 @@ class JobSerializer(serializers.ModelSerializer):
 
     # Any: the jobs app may not import training's ModelVersion (tests/test_import_graph.py)
     model_version: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
-        slug_field="number", read_only=True
+        slug_field="number",
+        read_only=True,
+        allow_null=True,
+        help_text="The number of the version it predicts with (batch inference), "
+        "evaluates (evaluation) or created (training); null until there is one.",
     )
     submitted_by = serializers.SerializerMethodField(
         help_text="The submitter's username, shown to staff only; null to others."

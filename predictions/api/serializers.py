@@ -1,8 +1,10 @@
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from classifier_site.api import StrictSerializer, check_upload_size, check_uploads
 from classifier_site.media import media_url
+from jobs.models import Job
 from jobs.serializers import JobSerializer
 from predictions.models import Prediction
 from training.models import ModelVersion
@@ -61,8 +63,14 @@ class PredictResponseSerializer(serializers.Serializer):
 class BatchFilesSerializer(StrictSerializer):
     """Images or one zip: what a batch job's submit and each append to a draft take."""
 
+    exactly_one_of: tuple[tuple[str, ...], ...] = (("images",), ("archive",))
+
     images = serializers.ListField(
-        child=serializers.FileField(), required=False, help_text="Several image files."
+        child=serializers.FileField(),
+        required=False,
+        min_length=1,
+        max_length=settings.API_MAX_FILES,
+        help_text="Several image files.",
     )
     archive = serializers.FileField(required=False, help_text="Or one .zip of images.")
 
@@ -79,16 +87,28 @@ class BatchFilesSerializer(StrictSerializer):
         return attrs
 
 
+@extend_schema_field({"type": "boolean", "enum": [True]})
+class OnlyTrueField(serializers.BooleanField):
+    """A flag that is sent as `true` or not at all."""
+
+
 class BatchJobRequestSerializer(BatchFilesSerializer):
-    draft = serializers.BooleanField(
-        default=False,
+    exactly_one_of = (("images",), ("archive",), ("draft",))
+
+    draft = OnlyTrueField(
+        required=False,
         help_text="True: create an empty draft job, without files, to append images to "
         "over several requests (`POST .../{id}/files/`) and then start "
         "(`POST .../{id}/start/`).",
     )
 
+    def validate_draft(self, value: bool) -> bool:
+        if not value:
+            raise serializers.ValidationError("only `true`: leave `draft` out for a job with files")
+        return value
+
     def validate(self, attrs):
-        if attrs.get("draft"):
+        if "draft" in attrs:
             if attrs.get("images") or attrs.get("archive"):
                 raise serializers.ValidationError(
                     "a draft is created empty: append its files with POST .../{id}/files/"
@@ -145,7 +165,10 @@ class PredictionStatisticsSerializer(serializers.Serializer):
 
 class PredictManyRequestSerializer(StrictSerializer):
     images = serializers.ListField(
-        child=serializers.FileField(), help_text="A few images, answered in the request."
+        child=serializers.FileField(),
+        min_length=1,
+        max_length=settings.API_SYNC_BATCH_LIMIT,
+        help_text="A few images, answered in the request.",
     )
     top_k = serializers.IntegerField(min_value=1, max_value=100, default=3)
 
@@ -161,6 +184,25 @@ class PredictManyRequestSerializer(StrictSerializer):
 
 class PredictManyResponseSerializer(serializers.Serializer):
     results = PredictResponseSerializer(many=True)
+
+
+class BatchResultSerializer(serializers.Serializer):
+    position = serializers.IntegerField(min_value=0, help_text="Upload order, from 0.")
+    original_name = serializers.CharField()
+    # The stubs take a field named "label" for Field.label (the metaclass removes it)
+    label = serializers.CharField(allow_null=True, help_text="Null until it is predicted.")  # type: ignore[assignment]
+    confidence = serializers.FloatField(allow_null=True, min_value=0, max_value=1)
+    model_version = serializers.IntegerField(allow_null=True)
+    probabilities = serializers.DictField(
+        child=serializers.FloatField(min_value=0, max_value=1), allow_null=True
+    )
+    image_url = serializers.CharField()
+
+
+class BatchJobResultsSerializer(serializers.Serializer):
+    job = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=Job.Status.choices)
+    results = BatchResultSerializer(many=True)
 
 
 class BatchJobCreatedSerializer(JobSerializer):

@@ -15,7 +15,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from classifier_site.api import CanPredict, MultipartPostMixin, error, refuse_any_field
+from classifier_site.api import (
+    CanPredict,
+    MultipartPostMixin,
+    VersionNumberFilter,
+    error,
+    refuse_any_field,
+)
 from classifier_site.media import signed_url
 from classifier_site.uploads import RequestTooLarge, check_request_pixels, read_upload
 from classifier_site.visibility import visible_to
@@ -30,6 +36,7 @@ from predictions.api.serializers import (
     BatchAppendRequestSerializer,
     BatchJobCreatedSerializer,
     BatchJobRequestSerializer,
+    BatchJobResultsSerializer,
     BatchPartsSerializer,
     PredictionSerializer,
     PredictionStatisticsSerializer,
@@ -41,6 +48,7 @@ from predictions.api.serializers import (
 from predictions.models import BatchItem, Prediction
 from predictions.single import PredictionUnavailable, predict_images_now
 from predictions.wire import PredictionAnswer
+from training.models import LABEL_MAX_LENGTH
 
 
 class PredictView(APIView):
@@ -124,10 +132,15 @@ class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
 
 
 class PredictionFilter(django_filters.FilterSet):
-    label = django_filters.CharFilter(field_name="top_label")
-    min_confidence = django_filters.NumberFilter(field_name="confidence", lookup_expr="gte")
-    max_confidence = django_filters.NumberFilter(field_name="confidence", lookup_expr="lte")
-    model_version = django_filters.NumberFilter(field_name="model_version__number")
+    # Bounded as the values are (and said so in the schema, classifier_site/schema.py).
+    label = django_filters.CharFilter(field_name="top_label", max_length=LABEL_MAX_LENGTH)
+    min_confidence = django_filters.NumberFilter(
+        field_name="confidence", lookup_expr="gte", min_value=0, max_value=1
+    )
+    max_confidence = django_filters.NumberFilter(
+        field_name="confidence", lookup_expr="lte", min_value=0, max_value=1
+    )
+    model_version = VersionNumberFilter(field_name="model_version__number")
     created_after = UtcDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = UtcDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
@@ -151,7 +164,7 @@ class PredictionViewSet(viewsets.ReadOnlyModelViewSet):
         visible = visible_to(self.request.user, "owner", "predictions.view_prediction")
         return predictions if visible is None else predictions.filter(visible)
 
-    @extend_schema(responses=PredictionStatisticsSerializer)
+    @extend_schema(responses=PredictionStatisticsSerializer, filters=True)
     @action(detail=False)
     def stats(self, request: Request) -> Response:
         """Counts, average confidence, predictions per class and per day (same filters,
@@ -380,12 +393,19 @@ class BatchJobViewSet(MultipartPostMixin, JobViewSet):
             OpenApiParameter("as", str, enum=["json", "csv"], default="json"),
             ACCESS_KEY_PARAMETER,
         ],
-        responses={200: OpenApiResponse(description="one row per image, in upload order")},
+        responses={
+            (200, "application/json"): OpenApiResponse(
+                BatchJobResultsSerializer, description="one row per image, in upload order"
+            ),
+            (200, "text/csv"): OpenApiResponse(str, description="?as=csv: the same rows"),
+        },
     )
     @action(detail=True, methods=["get"])
     def results(self, request: Request, pk: int | None = None):
         job = self.get_object()
-        if request.query_params.get("as") == "csv":
+        if (form := request.query_params.get("as", "json")) not in {"json", "csv"}:
+            return error(400, "invalid input", errors={"as": ["`json` or `csv`"]})
+        if form == "csv":
             response = HttpResponse(batch.results_csv(job), content_type="text/csv; charset=utf-8")
             response["Content-Disposition"] = f'attachment; filename="batch-job-{job.pk}.csv"'
             return response

@@ -1,10 +1,30 @@
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import RegexValidator
 from rest_framework import serializers
 
-from classifier_site.api import StrictModelSerializer, StrictSerializer, check_uploads
+from classifier_site.api import Conflict, StrictModelSerializer, StrictSerializer, check_uploads
 from classifier_site.media import media_url
 from ml_core import config as recipe
-from training.models import ModelVersion, TrainingImage, Visualization, check_label
+from training.models import (
+    LABEL_MAX_LENGTH,
+    LABEL_SCHEMA_PATTERN,
+    ModelVersion,
+    TrainingImage,
+    Visualization,
+    check_label,
+)
+
+SHA256_PATTERN = r"^[0-9a-f]{64}$"
+
+
+def label_field(**kwargs) -> serializers.CharField:
+    """A class label, its pattern and length in the schema (check_label enforces them)."""
+    return serializers.CharField(
+        max_length=LABEL_MAX_LENGTH,
+        validators=[RegexValidator(LABEL_SCHEMA_PATTERN)],
+        **kwargs,
+    )
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
@@ -28,6 +48,9 @@ class ModelVersionSerializer(serializers.ModelSerializer):
 
 
 class TrainingImageSerializer(StrictModelSerializer):
+    # The stubs take a field named "label" for Field.label (the metaclass removes it)
+    label = label_field(required=False)  # type: ignore[assignment]
+    sha256 = serializers.RegexField(SHA256_PATTERN, read_only=True)
     image_url = serializers.SerializerMethodField()
     new_class = serializers.BooleanField(
         write_only=True,
@@ -73,14 +96,25 @@ def _label_field(value: str, allow_new: bool) -> str:
     try:
         check_label(value, allow_new)
     except DjangoValidationError as exc:
+        if exc.code == "unknown_label":  # a valid label, just not a class yet: 409
+            raise Conflict({"label": [label_error(exc)]}) from exc
         raise serializers.ValidationError({"label": [label_error(exc)]}) from exc
     return value
 
 
 class TrainingUploadSerializer(StrictSerializer):
-    images = serializers.ListField(child=serializers.FileField(), required=False)
+    exactly_one_of = (("images",), ("archive",))
+    field_requires = {"images": ("label",)}
+
+    images = serializers.ListField(
+        child=serializers.FileField(),
+        required=False,
+        min_length=1,
+        max_length=settings.API_MAX_FILES,
+        help_text="Image files, all of the class `label`.",
+    )
     # The stubs take a field named "label" for Field.label (the metaclass removes it)
-    label = serializers.CharField(required=False, help_text="Label of every file in `images`.")  # type: ignore[assignment]
+    label = label_field(required=False, help_text="Label of every file in `images`.")  # type: ignore[assignment]
     archive = serializers.FileField(required=False, help_text="Or a zip of class folders.")
     split = serializers.ChoiceField(choices=TrainingImage.Split.choices, default="train")
     new_class = serializers.BooleanField(

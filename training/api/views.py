@@ -3,7 +3,6 @@ from __future__ import annotations
 from functools import partial
 
 import django_filters
-from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Count
@@ -15,7 +14,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from classifier_site.api import MultipartPostMixin, error, may_view, refuse_any_field, requires
+from classifier_site.api import (
+    MultipartPostMixin,
+    VersionNumberFilter,
+    error,
+    may_view,
+    refuse_any_field,
+    requires,
+)
 from classifier_site.media_store import all_or_nothing
 from classifier_site.uploads import (
     check_request_pixels,
@@ -151,7 +157,13 @@ class TrainingJobViewSet(JobViewSet):
     # they are the service's own work on the shared model, not anyone's data. Their
     # error is short and their submitter's name is shown to staff only (JobSerializer).
 
-    @extend_schema(request=TrainingJobRequestSerializer, responses={202: JobSerializer})
+    @extend_schema(
+        request=TrainingJobRequestSerializer,
+        responses={
+            202: JobSerializer,
+            409: OpenApiResponse(description="there are no included training images"),
+        },
+    )
     def create(self, request: Request) -> Response:
         serializer = TrainingJobRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -194,7 +206,16 @@ class TrainingImageViewSet(
             return [may_view("training.view_trainingimage")()]
         return super().get_permissions()
 
-    @extend_schema(responses=TrainingImageCountsSerializer)
+    @extend_schema(
+        responses={
+            200: TrainingImageSerializer,
+            409: OpenApiResponse(description="`label` names an unknown class"),
+        }
+    )
+    def partial_update(self, request: Request, *args, **kwargs) -> Response:
+        return super().partial_update(request, *args, **kwargs)
+
+    @extend_schema(responses=TrainingImageCountsSerializer, filters=True)
     @action(detail=False)
     def counts(self, request: Request) -> Response:
         """Images per class, split and status (the list's filters apply)."""
@@ -213,7 +234,9 @@ class TrainingImageViewSet(
         responses={
             201: ImportSummarySerializer,
             400: OpenApiResponse(description="a refused zip, a bad label, or limits exceeded"),
+            409: OpenApiResponse(description="a label (or folder) names an unknown class"),
             413: OpenApiResponse(description="the request's bytes or pixels are over budget"),
+            507: OpenApiResponse(description="the server cannot store uploads right now"),
         },
     )
     def create(self, request: Request) -> Response:
@@ -234,8 +257,9 @@ class TrainingImageViewSet(
                         )
             except DatasetError as exc:
                 return error(400, "invalid input", errors={"archive": [str(exc)]})
-            except DjangoValidationError as exc:  # folders of unknown classes
-                return error(400, "invalid input", errors={"archive": [label_error(exc)]})
+            except DjangoValidationError as exc:  # folders of unknown classes: 409
+                code = 409 if exc.code == "unknown_label" else 400
+                return error(code, "invalid input", errors={"archive": [label_error(exc)]})
         else:
             uploads = data["images"]
             files = [(display_name(upload.name or ""), read_upload(upload)) for upload in uploads]
@@ -252,11 +276,6 @@ class TrainingImageViewSet(
             "rejected": summary.rejected,
         }
         return Response(body, status=status.HTTP_201_CREATED)
-
-
-class VersionNumberFilter(django_filters.NumberFilter):
-    # A version number: "1.5" is a 400, not version 1 (the stubs allow DecimalField only)
-    field_class = forms.IntegerField  # type: ignore[assignment]
 
 
 class VisualizationFilter(django_filters.FilterSet):
