@@ -13,7 +13,7 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.db import InterfaceError, OperationalError
-from django.http import JsonResponse
+from django.http import JsonResponse, QueryDict
 from django.views import defaults
 from django_ratelimit.core import get_usage
 from kombu.exceptions import OperationalError as QueueError
@@ -58,7 +58,7 @@ class RefuseUnknownFieldsMixin(_Serializer):
     the API derives from StrictSerializer or StrictModelSerializer."""
 
     def to_internal_value(self, data):
-        unexpected = self._unexpected_fields(data)
+        unexpected = {**self._unexpected_fields(data), **self._mistyped_fields(data)}
         try:
             value = super().to_internal_value(data)
         except serializers.ValidationError as exc:
@@ -83,6 +83,44 @@ class RefuseUnknownFieldsMixin(_Serializer):
             else:
                 errors[name] = [f"unknown field; {takes}"]
         return errors
+
+    def _mistyped_fields(self, data) -> dict[str, list[str]]:
+        """Values of the type the schema gives: DRF alone reads a JSON 0 as false and
+        "5" as 5, and an empty form value as no value at all."""
+        if not isinstance(data, Mapping):
+            return {}
+        errors = {}
+        form = isinstance(data, QueryDict)
+        for name, field in self.fields.items():
+            if field.read_only or name not in data:
+                continue
+            value = data[name]
+            if form:
+                if value == "" and not isinstance(field, serializers.CharField):
+                    errors[name] = ["empty; leave the field out instead"]
+            elif not (value is None and field.allow_null) and not _json_type_fits(field, value):
+                errors[name] = [f"must be {_json_type_name(field)}"]
+        return errors
+
+
+def _json_type_fits(field: serializers.Field, value: object) -> bool:
+    if isinstance(field, serializers.BooleanField):
+        return isinstance(value, bool)
+    if isinstance(field, serializers.IntegerField):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(field, serializers.FloatField):
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if isinstance(field, serializers.CharField):
+        return isinstance(value, str)
+    return True
+
+
+def _json_type_name(field: serializers.Field) -> str:
+    if isinstance(field, serializers.BooleanField):
+        return "a JSON boolean (true or false)"
+    if isinstance(field, serializers.CharField):
+        return "a JSON string"
+    return "a JSON number"
 
 
 class StrictSerializer(RefuseUnknownFieldsMixin, serializers.Serializer):

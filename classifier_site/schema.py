@@ -117,11 +117,21 @@ class ContractAutoSchema(AutoSchema):
                 parameter["schema"]["minimum"] = 1
         return parameters
 
+    def _request_takes_files(self) -> bool:
+        serializer = force_instance(self.get_request_serializer())
+        return any(
+            isinstance(field, serializers.FileField)
+            or isinstance(getattr(field, "child", None), serializers.FileField)
+            for field in getattr(serializer, "fields", {}).values()
+        )
+
     def map_parsers(self):
         """Bodies without files are JSON; bodies with files are multipart/form-data
         (DRF also parses form encodings of JSON bodies, as a leniency left out here:
         a form cannot say null)."""
         media_types = super().map_parsers()
+        if "multipart/form-data" in media_types and self._request_takes_files():
+            return ["multipart/form-data"]  # a batch job's submit also takes `{"draft": true}`
         return ["application/json"] if "application/json" in media_types else media_types
 
     def _get_request_body(self, direction="request"):

@@ -310,7 +310,7 @@ class BatchJobViewSet(MultipartPostMixin, JobViewSet):
     @extend_schema(
         methods=["POST"],
         parameters=[ACCESS_KEY_PARAMETER],
-        request={"multipart/form-data": BatchAppendRequestSerializer},
+        request=BatchAppendRequestSerializer,
         responses={
             200: BatchAppendedSerializer,
             201: BatchAppendedSerializer,

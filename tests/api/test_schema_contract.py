@@ -3,8 +3,14 @@ error status of every operation has the one JSON error body; the shared errors
 (400, 401, 403, 404, 413, 415, 429, 503) are listed where the shared machinery can
 give them; a repeated or empty query parameter is a 400 naming it."""
 
+import io
+
 import pytest
+from django.contrib.auth.models import Permission, User
 from drf_spectacular.generators import SchemaGenerator
+from PIL import Image
+
+from tests.api.conftest import client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -54,9 +60,14 @@ def test_the_shared_errors_are_listed_where_they_can_happen(schema):
     assert limited["headers"]["Retry-After"]["required"] is True
 
 
-def test_either_images_or_an_archive_is_a_one_of(schema):
+def test_either_images_an_archive_or_a_draft_is_a_one_of(schema):
     body = schema["components"]["schemas"]["BatchJobRequestRequest"]
-    assert {"oneOf": [{"required": ["images"]}, {"required": ["archive"]}]} in body["allOf"]
+    one_of = [{"required": ["images"]}, {"required": ["archive"]}, {"required": ["draft"]}]
+    assert {"oneOf": one_of} in body["allOf"]
+    draft = body["properties"]["draft"]["allOf"][0]["$ref"].rsplit("/", 1)[-1]
+    assert schema["components"]["schemas"][draft]["enum"] == [True]  # sent as true or not at all
+    appended = schema["components"]["schemas"]["BatchAppendRequestRequest"]
+    assert {"oneOf": [{"required": ["images"]}, {"required": ["archive"]}]} in appended["allOf"]
 
 
 def test_a_jobs_model_version_may_be_null(schema):
@@ -84,3 +95,27 @@ def test_query_parameters_state_their_bounds(schema):
     assert (bounds["min_confidence"]["minimum"], bounds["min_confidence"]["maximum"]) == (0, 1)
     assert bounds["model_version"]["minimum"] == 1 and bounds["page"]["minimum"] == 1
     assert bounds["label"]["minLength"] == 1
+
+
+def test_a_json_value_of_another_type_than_the_schema_gives_is_a_400_naming_it():
+    """DRF alone reads 0 as false and "5" as 5: the schema says boolean and integer."""
+    trainer = User.objects.create_user("trainer")
+    trainer.user_permissions.add(Permission.objects.get(codename="add_job"))
+    response = client_for(trainer).post(
+        "/api/v1/training-jobs/", {"auto_promote": 0, "epochs": "5"}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"] == {
+        "auto_promote": ["must be a JSON boolean (true or false)"],
+        "epochs": ["must be a JSON number"],
+    }
+
+
+def test_an_empty_form_value_is_a_400_not_the_default(api):
+    image = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(image, "PNG")
+    image.seek(0)
+    image.name = "a.png"
+    response = api.post("/api/v1/predict/", {"image": image, "top_k": ""}, format="multipart")
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"top_k": ["empty; leave the field out instead"]}
