@@ -124,14 +124,14 @@ def received_parts(job: Job) -> list[dict[str, object]]:
 
 def start_draft(job: Job) -> Job:
     """Queue a draft's chunks with the model version now in production. Raises
-    NotADraft, InvalidBatch (no images yet) or NoProductionModel."""
+    NotADraft (not a draft, or one without images yet) or NoProductionModel."""
     production = ModelVersion.production()
     with transaction.atomic():
         locked = Job.objects.select_for_update().get(pk=job.pk)
         if locked.status != Job.Status.DRAFT:
             raise NotADraft(f"job {job.pk} is {locked.status}, not a draft: it cannot be started")
         if locked.total == 0:
-            raise InvalidBatch(["the draft has no images yet: append some before starting it"])
+            raise NotADraft(f"draft {job.pk} has no images yet: append some before starting it")
         if production is None:
             raise NoProductionModel("no model version is in production yet")
         lifecycle.start_draft(job.pk, model_version=production, celery_task_id=uuid.uuid4().hex)

@@ -1,6 +1,7 @@
 from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import empty
 
 from classifier_site.api import StrictSerializer, check_upload_size, check_uploads
 from classifier_site.media import media_url
@@ -90,6 +91,8 @@ class BatchFilesSerializer(StrictSerializer):
 @extend_schema_field({"type": "boolean", "enum": [True]})
 class OnlyTrueField(serializers.BooleanField):
     """A flag that is sent as `true` or not at all."""
+
+    default_empty_html = empty  # a form without the field has not sent it (not `false`)
 
 
 class BatchJobRequestSerializer(BatchFilesSerializer):

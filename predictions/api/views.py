@@ -364,9 +364,8 @@ class BatchJobViewSet(MultipartPostMixin, JobViewSet):
         request=None,
         responses={
             202: JobSerializer,
-            400: OpenApiResponse(description="the draft has no images"),
             403: OpenApiResponse(description="not the submitter, nor the holder of its key"),
-            409: OpenApiResponse(description="the job is not a draft"),
+            409: OpenApiResponse(description="the job is not a draft, or a draft without images"),
             503: OpenApiResponse(description="no production model"),
         },
     )
@@ -381,8 +380,6 @@ class BatchJobViewSet(MultipartPostMixin, JobViewSet):
             job = drafts.start_draft(job)
         except drafts.NotADraft as exc:
             return error(409, str(exc))
-        except batch.InvalidBatch as exc:
-            return error(400, "invalid input", errors={"images": exc.errors})
         except batch.NoProductionModel as exc:
             return error(503, str(exc))
         body = JobSerializer(job, context={"request": request}).data

@@ -140,7 +140,8 @@ def test_a_bad_file_refuses_the_part_and_stores_none_of_it(viewer, mini_dataset)
 def test_starting_an_empty_draft_or_a_job_that_is_no_draft_is_refused(viewer, mini_dataset):
     job_id = new_draft(viewer)["id"]
     empty = viewer.post(f"{URL}{job_id}/start/")
-    assert empty.status_code == 400 and "no images" in str(empty.json())
+    # 409, not 400: the request is well-formed, the draft's state refuses it
+    assert empty.status_code == 409 and "no images" in str(empty.json())
     # A job submitted in one request is no draft: it takes no more files, nor a start.
     for status in ("queued", "running", "succeeded", "cancelled"):
         other = Job.objects.create(
