@@ -20,6 +20,7 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 
+from classifier_site.backpressure import Refused
 from classifier_site.media_store import StorageFull
 from classifier_site.uploads import RequestTooLarge
 from classifier_site.visibility import sees_everything
@@ -217,6 +218,10 @@ def exception_handler(exc, context) -> Response | None:
     # module's class, when it is imported (a circle DRF's settings loading demands).
     from rest_framework.views import exception_handler as drf_exception_handler
 
+    if isinstance(exc, Refused):  # a quota (429) or a full service (503)
+        response = error(exc.status, exc.detail, **exc.extra)
+        response["Retry-After"] = str(exc.retry_after)
+        return response
     if isinstance(exc, StorageFull):
         return error(507, str(exc))
     if isinstance(exc, RequestTooLarge):

@@ -18,6 +18,7 @@ from django.views.static import serve
 
 from classifier_site import media
 from classifier_site.visibility import sees_everything, visible_to
+from jobs import quotas
 from ml_core import config as recipe
 from predictions.models import Prediction
 from training.models import (
@@ -107,7 +108,20 @@ def batch(request: HttpRequest) -> HttpResponse:
         production=ModelVersion.production(),
         max_files=settings.API_MAX_FILES,
         max_upload_bytes=settings.API_MAX_UPLOAD_BYTES,
+        quota=_quota(request, "batch-quota", images=True),
     )
+
+
+def _quota(request: HttpRequest, element_id: str, *, images: bool) -> dict:
+    """The visitor's limits and what they use of them (jobs.quotas), in words."""
+    caller = quotas.caller_of(request)
+    limits, used = quotas.limits_for(caller), quotas.usage(caller)
+    lines = []
+    if images and limits["queued_images"]:
+        lines.append(f"{used['queued_images']} of {limits['queued_images']} images waiting")
+    if limits["active_jobs"]:
+        lines.append(f"{used['active_jobs']} of {limits['active_jobs']} jobs queued or running")
+    return {"id": element_id, "lines": lines}
 
 
 def _class_labels(request: HttpRequest) -> list[str]:
@@ -154,6 +168,7 @@ def retrain(request: HttpRequest) -> HttpResponse:
         "retrain.html",
         "retrain",
         can_retrain=request.user.has_perm("jobs.add_job"),
+        quota=_quota(request, "retrain-quota", images=False),
         show_submitters=request.user.is_staff,
         included_train_images=TrainingImage.objects.filter(
             split=TrainingImage.Split.TRAIN, status=TrainingImage.Status.INCLUDED

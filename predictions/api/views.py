@@ -16,9 +16,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from classifier_site.api import CanPredict, MultipartPostMixin, error
+from classifier_site.backpressure import check_disk
 from classifier_site.media import signed_url
 from classifier_site.uploads import check_request_pixels, read_upload
 from classifier_site.visibility import visible_to
+from jobs import quotas
 from jobs.models import Job
 from jobs.serializers import JobSerializer
 from jobs.views import JobViewSet
@@ -88,6 +90,7 @@ class PredictManyView(APIView):
 
 
 def _predict(request: Request, uploads: list, top_k: int, shape) -> Response:
+    check_disk()  # a 503 when MEDIA_ROOT's disk is nearly full
     images = [(display_name(upload.name or ""), read_upload(upload)) for upload in uploads]
     check_request_pixels(images)
     try:
@@ -238,7 +241,8 @@ class BatchJobViewSet(MultipartPostMixin, JobViewSet):
             202: BatchJobCreatedSerializer,
             400: OpenApiResponse(description="a file is not an image, or limits exceeded"),
             413: OpenApiResponse(description="the request's bytes or pixels are over budget"),
-            503: OpenApiResponse(description="no production model"),
+            429: OpenApiResponse(description="over a quota of the caller's (named in `quota`)"),
+            503: OpenApiResponse(description="no production model, or the service is full"),
             507: OpenApiResponse(description="the server cannot store uploads right now"),
         },
     )
@@ -253,12 +257,16 @@ class BatchJobViewSet(MultipartPostMixin, JobViewSet):
                     batch.UploadedImage(display_name(upload.name or ""), read_upload(upload))
                     for upload in serializer.validated_data["images"]
                 ]
+            # Over a quota: 429; the service full: 503 (both with Retry-After).
+            caller = quotas.check_batch_submit(request, len(images))
             if problems := check_request_pixels((image.name, image.content) for image in images):
                 raise batch.InvalidBatch(problems)  # before anything is stored
             user = request.user if request.user.is_authenticated else None
             access_key = None if user else batch.new_access_key()
             # Leaves nothing behind if it fails.
-            job = batch.submit_batch_job(images, user=user, access_key=access_key)
+            job = batch.submit_batch_job(
+                images, user=user, access_key=access_key, client_key=caller.client_key
+            )
         except batch.InvalidBatch as exc:
             return error(400, "invalid input", errors={"images": exc.errors})
         except batch.NoProductionModel as exc:
