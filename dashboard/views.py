@@ -16,7 +16,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils._os import safe_join
 from django.views.static import serve
 
-from classifier_site import media
+from classifier_site import disk_usage, media
 from classifier_site.visibility import sees_everything, visible_to
 from jobs import quotas
 from ml_core import config as recipe
@@ -85,7 +85,18 @@ def home(request: HttpRequest) -> HttpResponse:
         test_count=counts["test"],
         prediction_count=_predictions_seen_by(request).count(),
         sees_all_predictions=sees_everything(request.user, "predictions.view_prediction"),
+        disk=_disk(),
     )
+
+
+def _disk() -> dict:
+    """Disk use of media and models as the scheduled purge last measured it (never
+    walked per page view), and the free space of their disks now (one call each)."""
+    return {
+        "usage": disk_usage.latest(),
+        "media_free": disk_usage.free_bytes(settings.MEDIA_ROOT),
+        "models_free": disk_usage.free_bytes(settings.MODELS_DIR),
+    }
 
 
 @predicting
