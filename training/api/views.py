@@ -68,7 +68,14 @@ class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
             return [requires("jobs.add_job")()]
         return super().get_permissions()
 
-    @extend_schema(request=None, responses={202: JobSerializer})
+    @extend_schema(
+        request=None,
+        responses={
+            202: JobSerializer,
+            429: OpenApiResponse(description="over a quota of the caller's (named in `quota`)"),
+            503: OpenApiResponse(description="the service's queues are full"),
+        },
+    )
     @action(detail=True, methods=["post"])
     def evaluate(self, request: Request, number: int | None = None) -> Response:
         """Evaluate this version on the current test split, as a job."""
