@@ -129,7 +129,7 @@ def _quota(request: HttpRequest, element_id: str, *, images: bool) -> dict:
     limits, used = quotas.limits_for(caller), quotas.usage(caller)
     lines = []
     if images and limits["queued_images"]:
-        lines.append(f"{used['queued_images']} of {limits['queued_images']} images waiting")
+        lines.append(f"{used['queued_images']:,} of {limits['queued_images']:,} images waiting")
     if limits["active_jobs"]:
         lines.append(f"{used['active_jobs']} of {limits['active_jobs']} jobs queued or running")
     return {"id": element_id, "lines": lines}
