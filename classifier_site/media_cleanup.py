@@ -52,6 +52,14 @@ def file_fields() -> list[tuple[type[models.Model], str]]:
     ]
 
 
+def _rows_naming(model: type[models.Model], field: str, names: list[str]):
+    """The rows of `model` whose `field` is one of `names`. A model whose other rows
+    only ever name files that rows of another model name too says which rows to
+    search (`file_rows`, a Q: Prediction's single predictions, indexed by file)."""
+    rows = model._default_manager.filter(**{f"{field}__in": names}).order_by()
+    return rows.filter(model.file_rows) if hasattr(model, "file_rows") else rows
+
+
 def _batches(names: Iterable[str], size: int = QUERY_BATCH) -> Iterator[list[str]]:
     batch: list[str] = []
     for name in names:
@@ -68,7 +76,7 @@ def named_by_rows(names: Iterable[str]) -> set[str]:
     found: set[str] = set()
     for batch in _batches(set(names)):
         for model, field in file_fields():
-            rows = model._default_manager.filter(**{f"{field}__in": batch})
+            rows = _rows_naming(model, field, batch)
             found.update(rows.values_list(field, flat=True).distinct())
     return found
 
@@ -78,7 +86,7 @@ def reference_counts(names: Iterable[str]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for batch in _batches(set(names)):
         for model, field in file_fields():
-            rows = model._default_manager.filter(**{f"{field}__in": batch})
+            rows = _rows_naming(model, field, batch)
             for name, count in (
                 rows.values(field).annotate(n=models.Count("pk")).values_list(field, "n")
             ):
