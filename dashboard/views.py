@@ -85,7 +85,7 @@ def home(request: HttpRequest) -> HttpResponse:
         test_count=counts["test"],
         prediction_count=_predictions_seen_by(request).count(),
         sees_all_predictions=sees_everything(request.user, "predictions.view_prediction"),
-        disk=_disk(),
+        disk=_disk() if request.user.is_staff else None,  # an operator's concern
     )
 
 

@@ -62,7 +62,9 @@ def test_prediction_counts_are_of_the_visitors_own(client, sign_in):
     assert "Predictions stored: 3 " in client.get("/").content.decode()
 
 
-def test_disk_use_is_the_scheduled_measurement_never_a_walk_per_view(client, settings):
+def test_disk_use_is_the_scheduled_measurement_never_a_walk_per_view(client, settings, sign_in):
+    assert 'id="disk-use"' not in client.get("/").content.decode()  # for staff only
+    sign_in(staff=True)
     content = client.get("/").content.decode()
     assert "Media and models: not measured yet" in content
     (settings.MEDIA_ROOT / "uploads").mkdir(parents=True)
