@@ -75,6 +75,7 @@ class PurgeReport:
     def lines(self) -> list[str]:
         verb = "would delete" if self.dry_run else "deleted"
         lines = [f"{verb} {count} {kind} rows" for kind, count in sorted(self.rows.items())]
+        lines = lines or [f"{verb} no rows"]
         lines.append(
             f"{'would clear' if self.dry_run else 'cleared'} the pixels of "
             f"{self.pixels_cleared} batch items ({self.pixel_bytes} bytes)"
@@ -94,6 +95,20 @@ class PurgeReport:
             "orphan_files": self.orphan_files,
             "orphan_bytes": self.orphan_bytes,
         }
+
+
+def periods() -> str:
+    """The retention periods in force, in words."""
+
+    def days(value: int) -> str:
+        return f"{value} days" if value else "kept forever"
+
+    return (
+        f"batch inputs {days(settings.RETAIN_BATCH_INPUTS_DAYS)}, "
+        f"batch jobs {days(settings.RETAIN_BATCH_JOBS_DAYS)}, "
+        f"single predictions {days(settings.RETAIN_PREDICTIONS_DAYS)}, "
+        f"orphan files after {settings.RETAIN_ORPHAN_GRACE_HOURS} hours"
+    )
 
 
 def _before(days: int, now: datetime) -> datetime | None:

@@ -26,6 +26,7 @@ class Command(BaseCommand):
         if as_json:
             self.stdout.write(json.dumps(report.as_dict(), indent=2))
             return
+        self.stdout.write(f"retention: {retention.periods()}")
         if dry_run:
             self.stdout.write("dry run: nothing is deleted")
         for line in report.lines():
