@@ -14,15 +14,20 @@ Staff have their own limits (QUOTA_STAFF_*, default 0: none). For everyone, the
 service refuses new jobs with a 503 when the images in all unfinished batch jobs
 reach QUEUE_MAX_IMAGES or the messages on Redis reach QUEUE_MAX_MESSAGES.
 
-Two submits of one caller at the same instant may both pass (the counts are read,
-not locked): a quota is exceeded by at most one job per concurrent request.
+A caller's submits run one at a time (`one_submit_at_a_time`, a lock in the shared
+Redis cache): a job's row is written only once its first images are stored, so two
+submits at once would otherwise both pass the same count.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import F, Q, Sum
 from django.utils.crypto import salted_hmac
 
@@ -31,6 +36,10 @@ from classifier_site.backpressure import check_disk, check_queue_messages, over_
 from jobs.models import Job
 
 _KEY_SALT = "classifier.jobs.client-key"
+# A submit holds its caller's lock at most this long (a crashed process's expires).
+SUBMIT_LOCK_SECONDS = 300
+# How long a submit waits for the same caller's submit before it to finish.
+SUBMIT_WAIT_SECONDS = 30
 UNFINISHED = [Job.Status.QUEUED, Job.Status.RUNNING]
 
 
@@ -41,6 +50,10 @@ class Caller:
     user: object | None
     client_key: str
     is_staff: bool = False
+
+    @property
+    def key(self) -> str:
+        return f"user:{self.user.pk}" if self.user is not None else f"client:{self.client_key}"
 
     @property
     def jobs(self) -> Q:
@@ -133,19 +146,37 @@ def check_service(images: int = 0) -> None:
     check_queue_messages()
 
 
-def check_batch_submit(request, images: int) -> Caller:
-    """Every check of a new batch job of `images` images, the cheapest first; the
-    caller, whose client_key the job keeps."""
+@contextmanager
+def one_submit_at_a_time(caller: Caller) -> Iterator[None]:
+    """Hold the caller's submit lock: checking their quotas and creating the job run
+    in it, so a concurrent submit of theirs counts this job. One that waits longer
+    than SUBMIT_WAIT_SECONDS is refused (429, quota `concurrent_submits`)."""
+    key = f"jobs:submitting:{caller.key}"
+    deadline = time.monotonic() + SUBMIT_WAIT_SECONDS
+    while not cache.add(key, 1, timeout=SUBMIT_LOCK_SECONDS):
+        if time.monotonic() > deadline:
+            raise over_quota(
+                "concurrent_submits",
+                1,
+                1,
+                "another submit of yours is still being stored; try again when it is done",
+            )
+        time.sleep(0.05)
+    try:
+        yield
+    finally:
+        cache.delete(key)
+
+
+def check_batch_submit(caller: Caller, images: int) -> None:
+    """Every check of a new batch job of `images` images, the cheapest first (inside
+    one_submit_at_a_time)."""
     check_disk()
-    caller = caller_of(request)
     check_job(caller, images)
     check_service(images)
-    return caller
 
 
-def check_job_submit(request) -> Caller:
-    """Every check of a new training or evaluation job."""
-    caller = caller_of(request)
+def check_job_submit(caller: Caller) -> None:
+    """Every check of a new training or evaluation job (inside one_submit_at_a_time)."""
     check_job(caller)
     check_service()
-    return caller

@@ -257,16 +257,18 @@ class BatchJobViewSet(MultipartPostMixin, JobViewSet):
                     batch.UploadedImage(display_name(upload.name or ""), read_upload(upload))
                     for upload in serializer.validated_data["images"]
                 ]
-            # Over a quota: 429; the service full: 503 (both with Retry-After).
-            caller = quotas.check_batch_submit(request, len(images))
             if problems := check_request_pixels((image.name, image.content) for image in images):
                 raise batch.InvalidBatch(problems)  # before anything is stored
             user = request.user if request.user.is_authenticated else None
             access_key = None if user else batch.new_access_key()
-            # Leaves nothing behind if it fails.
-            job = batch.submit_batch_job(
-                images, user=user, access_key=access_key, client_key=caller.client_key
-            )
+            caller = quotas.caller_of(request)
+            with quotas.one_submit_at_a_time(caller):
+                # Over a quota: 429; the service full: 503 (both with Retry-After).
+                quotas.check_batch_submit(caller, len(images))
+                # Leaves nothing behind if it fails.
+                job = batch.submit_batch_job(
+                    images, user=user, access_key=access_key, client_key=caller.client_key
+                )
         except batch.InvalidBatch as exc:
             return error(400, "invalid input", errors={"images": exc.errors})
         except batch.NoProductionModel as exc:

@@ -3,9 +3,13 @@ job submits: a 429 naming the caller's quota, a 503 when the service is full, bo
 with Retry-After. Real database and Redis; no worker, so submitted jobs stay queued
 until a test cancels them (the last test starts one to finish a job)."""
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 
 from harness.helpers import wait_until
 from jobs.models import Job
@@ -192,6 +196,28 @@ def test_a_cancelled_job_frees_its_quota(settings, alice, production, mini_datas
     assert submit(alice, mini_dataset, 1).status_code == 429
     assert alice.post(f"/api/v1/batch-jobs/{job['id']}/cancel/").status_code == 200
     assert submit(alice, mini_dataset, 3).status_code == 202
+
+
+def test_two_submits_at_once_cannot_both_pass_a_quota(settings, production, mini_dataset):
+    """A job's row is written once its first images are stored: without the caller's
+    submit lock both submits would count no job and pass."""
+    settings.QUOTA_ACTIVE_JOBS = 1
+    user = User.objects.create_user("racer")
+    clients = [client_for(user), client_for(user)]
+    start = threading.Barrier(2)
+
+    def send(client):
+        uploads = images(mini_dataset, 40)
+        start.wait()
+        try:
+            return client.post("/api/v1/batch-jobs/", {"images": uploads}, format="multipart")
+        finally:
+            connection.close()  # this thread's own
+
+    with ThreadPoolExecutor(2) as pool:
+        responses = list(pool.map(send, clients))
+    assert sorted(response.status_code for response in responses) == [202, 429]
+    assert Job.objects.count() == 1
 
 
 def test_the_quota_frees_up_as_a_worker_finishes_the_job(

@@ -81,8 +81,10 @@ class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
         """Evaluate this version on the current test split, as a job."""
         refuse_any_field(request)
         version = self.get_object()
-        quotas.check_job_submit(request)  # 429 over the caller's quota, 503 when full
-        job = submit_evaluation_job(version, user=request.user)
+        caller = quotas.caller_of(request)
+        with quotas.one_submit_at_a_time(caller):
+            quotas.check_job_submit(caller)  # 429 over the caller's quota, 503 when full
+            job = submit_evaluation_job(version, user=request.user)
         body = JobSerializer(job, context={"request": request}).data
         return Response(body, status=status.HTTP_202_ACCEPTED)
 
@@ -179,13 +181,15 @@ class TrainingJobViewSet(JobViewSet):
         max_train_images = options.pop("max_train_images", None)
         if not TrainingImage.objects.filter(split="train", status="included").exists():
             return error(409, "there are no included training images to train on")
-        quotas.check_job_submit(request)  # 429 over the caller's quota, 503 when full
-        job = submit_training_job(
-            TrainingConfig(**options),
-            auto_promote=auto_promote,
-            max_train_images=max_train_images,
-            user=request.user,
-        )
+        caller = quotas.caller_of(request)
+        with quotas.one_submit_at_a_time(caller):
+            quotas.check_job_submit(caller)  # 429 over the caller's quota, 503 when full
+            job = submit_training_job(
+                TrainingConfig(**options),
+                auto_promote=auto_promote,
+                max_train_images=max_train_images,
+                user=request.user,
+            )
         body = JobSerializer(job, context={"request": request}).data
         return Response(body, status=status.HTTP_202_ACCEPTED)
 
