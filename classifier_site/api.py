@@ -23,6 +23,7 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 
+from classifier_site.backpressure import Refused
 from classifier_site.media_store import StorageFull
 from classifier_site.uploads import RequestTooLarge
 from classifier_site.visibility import sees_everything
@@ -290,11 +291,15 @@ def exception_handler(exc, context) -> Response | None:
     # module's class, when it is imported (a circle DRF's settings loading demands).
     from rest_framework.views import exception_handler as drf_exception_handler
 
+    response: Response | None
+    if isinstance(exc, Refused):  # a quota (429) or a full service (503)
+        response = error(exc.status, exc.detail, **exc.extra)
+        response["Retry-After"] = str(exc.retry_after)
+        return response
     if isinstance(exc, StorageFull):
         return error(507, str(exc))
     if isinstance(exc, RequestTooLarge):
         return error(413, str(exc), limit=exc.limit)
-    response: Response | None
     if unavailable := _unavailable_service(exc):
         response = error(503, f"{unavailable} is unavailable; try again in a few seconds")
         response["Retry-After"] = "5"

@@ -51,7 +51,22 @@ class ErrorSerializer(serializers.Serializer):
         "messages, or per list item or per key an object of them.",
     )
     limit = serializers.IntegerField(
-        required=False, help_text="413: the limit the request is over (bytes or pixels)."
+        required=False,
+        help_text="413: the limit the request is over (bytes, pixels or images); 429: the "
+        "quota's limit; 503: the service limit's value.",
+    )
+    quota = serializers.CharField(
+        required=False,
+        help_text="429: the caller's quota that is full (`queued_images`, `active_jobs`, "
+        "`concurrent_submits`).",
+    )
+    service_limit = serializers.CharField(
+        required=False,
+        help_text="503: the service-wide limit that is reached (`queued_images`, "
+        "`queued_messages`, `media_free_bytes`).",
+    )
+    in_use = serializers.IntegerField(
+        required=False, help_text="429 and 503: what is in use of `limit` now."
     )
 
 

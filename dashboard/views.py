@@ -17,8 +17,9 @@ from django.shortcuts import get_object_or_404, render
 from django.utils._os import safe_join
 from django.views.static import serve
 
-from classifier_site import media
+from classifier_site import disk_usage, media
 from classifier_site.visibility import sees_everything, visible_to
+from jobs import quotas
 from ml_core import config as recipe
 from predictions.models import Prediction
 from training.models import (
@@ -89,7 +90,18 @@ def home(request: HttpRequest) -> HttpResponse:
         test_count=counts["test"],
         prediction_count=_predictions_seen_by(request).count(),
         sees_all_predictions=sees_everything(request.user, "predictions.view_prediction"),
+        disk=_disk() if request.user.is_staff else None,  # an operator's concern
     )
+
+
+def _disk() -> dict:
+    """Disk use of media and models as the scheduled purge last measured it (never
+    walked per page view), and the free space of their disks now (one call each)."""
+    return {
+        "usage": disk_usage.latest(),
+        "media_free": disk_usage.free_bytes(settings.MEDIA_ROOT),
+        "models_free": disk_usage.free_bytes(settings.MODELS_DIR),
+    }
 
 
 @predicting
@@ -120,7 +132,20 @@ def batch(request: HttpRequest) -> HttpResponse:
             min(settings.API_MAX_REQUEST_BYTES - PART_FRAMING_BYTES, PART_BYTES),
             settings.API_MAX_UPLOAD_BYTES,
         ),
+        quota=_quota(request, "batch-quota", images=True),
     )
+
+
+def _quota(request: HttpRequest, element_id: str, *, images: bool) -> dict:
+    """The visitor's limits and what they use of them (jobs.quotas), in words."""
+    caller = quotas.caller_of(request)
+    limits, used = quotas.limits_for(caller), quotas.usage(caller)
+    lines = []
+    if images and limits["queued_images"]:
+        lines.append(f"{used['queued_images']:,} of {limits['queued_images']:,} images waiting")
+    if limits["active_jobs"]:
+        lines.append(f"{used['active_jobs']} of {limits['active_jobs']} jobs queued or running")
+    return {"id": element_id, "lines": lines}
 
 
 def _class_labels(request: HttpRequest) -> list[str]:
@@ -167,6 +192,7 @@ def retrain(request: HttpRequest) -> HttpResponse:
         "retrain.html",
         "retrain",
         can_retrain=request.user.has_perm("jobs.add_job"),
+        quota=_quota(request, "retrain-quota", images=False),
         show_submitters=request.user.is_staff,
         included_train_images=TrainingImage.objects.filter(
             split=TrainingImage.Split.TRAIN, status=TrainingImage.Status.INCLUDED

@@ -63,6 +63,11 @@ class Job(models.Model):
     )
     # sha256 of an anonymous batch job's access key (the key is shown once, at submit).
     access_key_hash = models.CharField(max_length=64, blank=True, editable=False)
+    # An anonymous submitter's client address, as a keyed hash (jobs.quotas): their
+    # quotas count their unfinished jobs by it. Blank for a signed-in submitter's.
+    client_key = models.CharField(max_length=64, blank=True, editable=False, db_index=True)
+    # When retention cleared a finished batch job's inputs (predictions.retention).
+    inputs_purged_at = models.DateTimeField(null=True, blank=True, editable=False)
     cancel_requested = models.BooleanField(default=False)
     attempts = models.PositiveSmallIntegerField(default=0)
     celery_task_id = models.CharField(max_length=64, blank=True)

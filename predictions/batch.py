@@ -96,12 +96,18 @@ def access_key_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def submit_batch_job(images: list[UploadedImage], user=None, access_key: str | None = None) -> Job:
+def submit_batch_job(
+    images: list[UploadedImage],
+    user=None,
+    access_key: str | None = None,
+    client_key: str = "",
+) -> Job:
     """Decode and store the images a chunk at a time (the API has read every
     file's header before: one that is not an image refused the batch already).
 
     The job and its predictions belong to `user`; an anonymous caller's job is
-    followed with `access_key` (new_access_key), of which only the hash is stored.
+    followed with `access_key` (new_access_key), of which only the hash is stored,
+    and counted against its caller's quotas by `client_key` (jobs.quotas).
 
     Each chunk is queued as soon as its rows are committed, so workers predict
     while later chunks are still being decoded and stored (bench/jobs_throughput.py
@@ -122,6 +128,7 @@ def submit_batch_job(images: list[UploadedImage], user=None, access_key: str | N
         model_version=production,
         submitted_by=user,
         access_key_hash=access_key_hash(access_key) if access_key else "",
+        client_key=client_key,
         celery_task_id=uuid.uuid4().hex,
         message="queued",
     )

@@ -52,7 +52,7 @@ class Appended:
     duplicate: bool  # the part was received before: nothing was added
 
 
-def create_draft(user=None, access_key: str | None = None) -> Job:
+def create_draft(user=None, access_key: str | None = None, client_key: str = "") -> Job:
     """An empty batch job that receives its images over several requests
     (append_to_draft), then runs once started (start_draft)."""
     return Job.objects.create(
@@ -60,6 +60,7 @@ def create_draft(user=None, access_key: str | None = None) -> Job:
         status=Job.Status.DRAFT,
         submitted_by=user,
         access_key_hash=access_key_hash(access_key) if access_key else "",
+        client_key=client_key,  # an anonymous caller's quotas (jobs.quotas)
         heartbeat_at=timezone.now(),  # a draft's last append: expired_drafts
         message="draft: 0 images received",
     )

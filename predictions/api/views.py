@@ -22,9 +22,11 @@ from classifier_site.api import (
     error,
     refuse_any_field,
 )
+from classifier_site.backpressure import check_disk
 from classifier_site.media import signed_url
 from classifier_site.uploads import RequestTooLarge, check_request_pixels, read_upload
 from classifier_site.visibility import visible_to
+from jobs import quotas
 from jobs.models import Job
 from jobs.serializers import JobSerializer
 from jobs.views import JobViewSet
@@ -99,6 +101,7 @@ class PredictManyView(APIView):
 
 
 def _predict(request: Request, uploads: list, top_k: int, shape) -> Response:
+    check_disk()  # a 503 when MEDIA_ROOT's disk is nearly full
     images = [(display_name(upload.name or ""), read_upload(upload)) for upload in uploads]
     check_request_pixels(images)
     try:
@@ -278,7 +281,8 @@ class BatchJobViewSet(MultipartPostMixin, JobViewSet):
             202: BatchJobCreatedSerializer,
             400: OpenApiResponse(description="a file is not an image, or limits exceeded"),
             413: OpenApiResponse(description="the request's bytes or pixels are over budget"),
-            503: OpenApiResponse(description="no production model"),
+            429: OpenApiResponse(description="over a quota of the caller's (named in `quota`)"),
+            503: OpenApiResponse(description="no production model, or the service is full"),
             507: OpenApiResponse(description="the server cannot store uploads right now"),
         },
     )
@@ -287,14 +291,24 @@ class BatchJobViewSet(MultipartPostMixin, JobViewSet):
         serializer.is_valid(raise_exception=True)
         user = request.user if request.user.is_authenticated else None
         access_key = None if user else batch.new_access_key()
-        if serializer.validated_data["draft"]:
-            job = drafts.create_draft(user=user, access_key=access_key)
+        caller = quotas.caller_of(request)
+        if serializer.validated_data.get("draft"):
+            with quotas.one_submit_at_a_time(caller):
+                quotas.check_job_submit(caller)  # a draft is an active job
+                job = drafts.create_draft(
+                    user=user, access_key=access_key, client_key=caller.client_key
+                )
             body = {**JobSerializer(job, context={"request": request}).data}
             return Response({**body, "access_key": access_key}, status=status.HTTP_201_CREATED)
         try:
             images = _checked_images(serializer.validated_data)
-            # Leaves nothing behind if it fails.
-            job = batch.submit_batch_job(images, user=user, access_key=access_key)
+            with quotas.one_submit_at_a_time(caller):
+                # Over a quota: 429; the service full: 503 (both with Retry-After).
+                quotas.check_batch_submit(caller, len(images))
+                # Leaves nothing behind if it fails.
+                job = batch.submit_batch_job(
+                    images, user=user, access_key=access_key, client_key=caller.client_key
+                )
         except batch.InvalidBatch as exc:
             return error(400, "invalid input", errors={"images": exc.errors})
         except batch.NoProductionModel as exc:
@@ -321,6 +335,8 @@ class BatchJobViewSet(MultipartPostMixin, JobViewSet):
                 description="the request's bytes or pixels, or the job's images "
                 "(BATCH_JOB_MAX_IMAGES), are over budget"
             ),
+            429: OpenApiResponse(description="over a quota of the caller's (named in `quota`)"),
+            503: OpenApiResponse(description="the service is full (named in `service_limit`)"),
             507: OpenApiResponse(description="the server cannot store uploads right now"),
         },
     )
@@ -341,7 +357,11 @@ class BatchJobViewSet(MultipartPostMixin, JobViewSet):
         part = serializer.validated_data.get("part", "")
         try:
             images = _checked_images(serializer.validated_data)
-            appended = drafts.append_to_draft(job, images, part)
+            caller = quotas.caller_of(request)
+            with quotas.one_submit_at_a_time(caller):
+                # A draft's images count as queued: 429 over the caller's quota, 503 when full.
+                quotas.check_draft_append(caller, len(images))
+                appended = drafts.append_to_draft(job, images, part)
         except batch.InvalidBatch as exc:
             return error(400, "invalid input", errors={"images": exc.errors})
         except drafts.NotADraft as exc:

@@ -39,7 +39,14 @@ def test_every_error_status_of_every_operation_has_the_error_body(schema):
 def test_the_error_body_is_what_the_handler_sends(schema, api):
     error = schema["components"]["schemas"]["Error"]
     assert error["required"] == ["detail"]
-    assert set(error["properties"]) == {"detail", "errors", "limit"}
+    assert set(error["properties"]) == {
+        "detail",
+        "errors",
+        "limit",
+        "quota",
+        "service_limit",
+        "in_use",
+    }
     body = api.post("/api/v1/predict/", {}).json()
     assert set(body) <= set(error["properties"]) and isinstance(body["errors"], dict)
 

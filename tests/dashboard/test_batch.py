@@ -1,5 +1,7 @@
 import pytest
 
+from jobs.models import Job
+
 pytestmark = pytest.mark.django_db
 
 
@@ -42,3 +44,21 @@ def test_anonymous_visitors_are_told_their_jobs_are_kept_by_this_browser(client,
     assert 'id="batch-private"' in client.get("/batch/").content.decode()
     sign_in()
     assert 'id="batch-private"' not in client.get("/batch/").content.decode()
+
+
+def test_the_form_states_the_visitors_quota_and_its_use(client, sign_in, settings):
+    settings.QUOTA_QUEUED_IMAGES, settings.QUOTA_ACTIVE_JOBS = 500, 4
+    user = sign_in()
+    Job.objects.create(kind=Job.Kind.BATCH_INFERENCE, submitted_by=user, total=30, processed=10)
+    finished = {"status": "succeeded", "total": 99}
+    Job.objects.create(kind=Job.Kind.BATCH_INFERENCE, submitted_by=user, **finished)
+    content = client.get("/batch/").content.decode()
+    assert (
+        '<p class="muted" id="batch-quota">Your quota: 20 of 500 images waiting; '
+        "1 of 4 jobs queued or running."
+    ) in content
+
+
+def test_staff_without_limits_see_no_quota(client, sign_in):
+    sign_in(staff=True)
+    assert 'id="batch-quota"' not in client.get("/batch/").content.decode()

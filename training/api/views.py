@@ -22,6 +22,7 @@ from classifier_site.api import (
     refuse_any_field,
     requires,
 )
+from classifier_site.backpressure import check_disk
 from classifier_site.media_store import all_or_nothing
 from classifier_site.uploads import (
     check_request_pixels,
@@ -29,6 +30,7 @@ from classifier_site.uploads import (
     read_upload,
     training_zip_limits,
 )
+from jobs import quotas
 from jobs.models import Job
 from jobs.serializers import JobSerializer
 from jobs.views import JobViewSet
@@ -72,12 +74,23 @@ class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
             return [requires("jobs.add_job")()]
         return super().get_permissions()
 
-    @extend_schema(request=None, responses={202: JobSerializer})
+    @extend_schema(
+        request=None,
+        responses={
+            202: JobSerializer,
+            429: OpenApiResponse(description="over a quota of the caller's (named in `quota`)"),
+            503: OpenApiResponse(description="the service's queues are full"),
+        },
+    )
     @action(detail=True, methods=["post"])
     def evaluate(self, request: Request, number: int | None = None) -> Response:
         """Evaluate this version on the current test split, as a job."""
         refuse_any_field(request)
-        job = submit_evaluation_job(self.get_object(), user=request.user)
+        version = self.get_object()
+        caller = quotas.caller_of(request)
+        with quotas.one_submit_at_a_time(caller):
+            quotas.check_job_submit(caller)  # 429 over the caller's quota, 503 when full
+            job = submit_evaluation_job(version, user=request.user)
         body = JobSerializer(job, context={"request": request}).data
         return Response(body, status=status.HTTP_202_ACCEPTED)
 
@@ -162,6 +175,8 @@ class TrainingJobViewSet(JobViewSet):
         responses={
             202: JobSerializer,
             409: OpenApiResponse(description="there are no included training images"),
+            429: OpenApiResponse(description="over a quota of the caller's (named in `quota`)"),
+            503: OpenApiResponse(description="the service's queues are full"),
         },
     )
     def create(self, request: Request) -> Response:
@@ -172,12 +187,15 @@ class TrainingJobViewSet(JobViewSet):
         max_train_images = options.pop("max_train_images", None)
         if not TrainingImage.objects.filter(split="train", status="included").exists():
             return error(409, "there are no included training images to train on")
-        job = submit_training_job(
-            TrainingConfig(**options),
-            auto_promote=auto_promote,
-            max_train_images=max_train_images,
-            user=request.user,
-        )
+        caller = quotas.caller_of(request)
+        with quotas.one_submit_at_a_time(caller):
+            quotas.check_job_submit(caller)  # 429 over the caller's quota, 503 when full
+            job = submit_training_job(
+                TrainingConfig(**options),
+                auto_promote=auto_promote,
+                max_train_images=max_train_images,
+                user=request.user,
+            )
         body = JobSerializer(job, context={"request": request}).data
         return Response(body, status=status.HTTP_202_ACCEPTED)
 
@@ -242,6 +260,7 @@ class TrainingImageViewSet(
     def create(self, request: Request) -> Response:
         serializer = TrainingUploadSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        check_disk()  # a 503 when MEDIA_ROOT's disk is nearly full
         data = serializer.validated_data
         # All or nothing: an archive found corrupt halfway, or a full disk, leaves
         # neither rows nor files from this upload.

@@ -28,10 +28,12 @@ function flatten(errors, prefix = "") {
 }
 
 export function describeError(status, body, retryAfter) {
-  if (status === 429) {
-    const wait = retryAfter ? ` Try again in ${retryAfter} s.` : " Try again shortly.";
-    return `Too many requests.${wait}`;
+  const wait = retryAfter ? ` Try again in ${retryAfter} s.` : " Try again shortly.";
+  // A quota (429, naming it) or a full service (503): the server's words say which.
+  if ((status === 429 || status === 503) && body && body.detail && retryAfter) {
+    return `${body.detail}.${wait}`.replace("..", ".");
   }
+  if (status === 429) return `Too many requests.${wait}`;
   const lines = [];
   if (body && typeof body === "object") {
     const details = flatten(body.errors);
