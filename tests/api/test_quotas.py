@@ -230,3 +230,21 @@ def test_the_quota_frees_up_as_a_worker_finishes_the_job(
     assert_refused(submit(alice, mini_dataset, 1), 429, quota="queued_images", in_use=10)
     wait_until(lambda: Job.objects.get(pk=job["id"]).status == "succeeded", timeout=60)
     assert submit(alice, mini_dataset, 10).status_code == 202
+
+
+def test_a_drafts_images_count_as_queued_and_a_draft_as_an_active_job(
+    settings, alice, production, mini_dataset
+):
+    """Images appended to a draft wait for it as much as a queued job's: appending
+    past the quota is refused and stores nothing; a draft takes an active-job slot."""
+    settings.QUOTA_QUEUED_IMAGES, settings.QUOTA_ACTIVE_JOBS = 5, 2
+    draft = alice.post("/api/v1/batch-jobs/", {"draft": True}, format="json").json()["id"]
+    files = f"/api/v1/batch-jobs/{draft}/files/"
+    appended = alice.post(files, {"images": images(mini_dataset, 4)}, format="multipart")
+    assert appended.status_code == 201
+    refused = alice.post(files, {"images": images(mini_dataset, 2)}, format="multipart")
+    assert_refused(refused, 429, quota="queued_images", limit=5, in_use=4)
+    assert Job.objects.get(pk=draft).total == 4
+    assert alice.post("/api/v1/batch-jobs/", {"draft": True}, format="json").status_code == 201
+    another = alice.post("/api/v1/batch-jobs/", {"draft": True}, format="json")
+    assert_refused(another, 429, quota="active_jobs", limit=2, in_use=2)
