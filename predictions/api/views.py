@@ -287,7 +287,7 @@ class BatchJobViewSet(MultipartPostMixin, JobViewSet):
         serializer.is_valid(raise_exception=True)
         user = request.user if request.user.is_authenticated else None
         access_key = None if user else batch.new_access_key()
-        if serializer.validated_data["draft"]:
+        if serializer.validated_data.get("draft"):
             job = drafts.create_draft(user=user, access_key=access_key)
             body = {**JobSerializer(job, context={"request": request}).data}
             return Response({**body, "access_key": access_key}, status=status.HTTP_201_CREATED)
