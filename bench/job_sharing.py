@@ -21,7 +21,9 @@ upload a zip of the CIFAR-10 mini archive's test images, repeated. Per topology:
    job is cancelled once the small one finished);
 3. a job of the first `--big` size alone, end to end (upload to last row) as a
    share of ml_core's raw forward rate measured just before it over as many
-   images (bench/jobs_throughput.py's method; medians of `--repeats`).
+   images (bench/jobs_throughput.py's method; medians of `--repeats`), in a process
+   at the batch workers' CPU priority; and the same for the jobs of step 1, with
+   predictions asked beside them.
 
 The machine's cores are shared (by the load generator, the web and the workers, and
 perhaps others): compare the ratios within a run. `--write-docs` replaces the issue
@@ -34,6 +36,7 @@ import argparse
 import io
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -46,7 +49,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "classifier_site.settings")
 
-import numpy as np  # noqa: E402
 import requests  # noqa: E402
 
 from harness.deployment import Deployment, artifacts_for_untrained_model  # noqa: E402
@@ -88,12 +90,11 @@ DOCS_HEADING = "## Interactive work beside batch jobs (issue 15)"
 # --- the images ------------------------------------------------------------------
 
 
-def mini_pngs() -> tuple[list[bytes], np.ndarray]:
+def mini_pngs() -> list[bytes]:
     from ml_core.datasets import load_cifar
     from ml_core.preprocessing import encode_png
 
-    pixels = load_cifar(MINI_ARCHIVE).test.images
-    return [encode_png(image) for image in pixels], pixels
+    return [encode_png(image) for image in load_cifar(MINI_ARCHIVE).test.images]
 
 
 def zip_of(pngs: list[bytes], count: int) -> bytes:
@@ -119,12 +120,19 @@ class Stack:
     def __init__(self, deployment: Deployment, web: WebServer) -> None:
         self.deployment, self.url = deployment, web.url
         self.session = requests.Session()
+        self.failures = 0
 
     def predict_ms(self, png: bytes) -> float:
+        """Milliseconds until the answer; a failure (no answer within the stack's
+        PREDICTION_TIMEOUT_SECONDS) counts with the time it took, and is counted."""
         started = time.perf_counter()
-        response = self.session.post(f"{self.url}/api/v1/predict/", timeout=120,
-                                     files={"image": ("a.png", png, "image/png")})  # fmt: skip
-        response.raise_for_status()
+        try:
+            response = self.session.post(f"{self.url}/api/v1/predict/", timeout=120,
+                                         files={"image": ("a.png", png, "image/png")})  # fmt: skip
+            response.raise_for_status()
+        except requests.RequestException as exc:
+            self.failures += 1
+            print(f"  prediction failed: {exc}", flush=True)
         return (time.perf_counter() - started) * 1000
 
     def submit(self, archive: bytes) -> Submitted:
@@ -170,6 +178,7 @@ class Row:
     turnaround: dict[str, list[float]] = field(default_factory=dict)  # "alone", "3000", ...
     rate_shares: list[float] = field(default_factory=list)
     rate_shares_busy: list[float] = field(default_factory=list)  # with predictions beside
+    failures: int = 0  # single predictions that failed
 
 
 def during_job(stack: Stack, archive: bytes, pngs: list[bytes], requests_: int) -> tuple:
@@ -187,10 +196,7 @@ def during_job(stack: Stack, archive: bytes, pngs: list[bytes], requests_: int) 
     return latencies, seconds
 
 
-def measure(stack: Stack, arguments, images: tuple, model: Path, row: Row) -> None:
-    from ml_core.predictor import Predictor
-
-    pngs, pixels = images
+def measure(stack: Stack, arguments, pngs: list[bytes], forward: RawForward, row: Row) -> None:
 
     archives = {size: zip_of(pngs, size) for size in arguments.big}
     small = zip_of(pngs[100:], SMALL_JOB)
@@ -200,12 +206,10 @@ def measure(stack: Stack, arguments, images: tuple, model: Path, row: Row) -> No
 
     row.latencies["idle"] = [stack.predict_ms(pngs[i % len(pngs)])
                              for i in range(arguments.requests)]  # fmt: skip
-    predictor = Predictor(model)
     first = arguments.big[0]
-    forward_images = np.resize(pixels, (first, *pixels.shape[1:]))
     for _ in range(arguments.repeats):
         row.turnaround.setdefault("alone", []).append(stack.wait(stack.submit(small)))
-        raw = forward_rate(predictor, forward_images)
+        raw = forward.rate(first)
         row.rate_shares.append(first / stack.wait(stack.submit(archives[first])) / raw)
         for size in arguments.big:
             latencies, seconds = during_job(stack, archives[size], pngs, arguments.requests)
@@ -216,15 +220,48 @@ def measure(stack: Stack, arguments, images: tuple, model: Path, row: Row) -> No
             row.turnaround.setdefault(str(size), []).append(stack.wait(stack.submit(small)))
             stack.cancel(big)
             stack.wait(big)
+        row.failures = stack.failures
         print(f"  repeat done: {summary_line(row, arguments.big)}", flush=True)
 
 
-def forward_rate(predictor, images: np.ndarray, batch: int = 64) -> float:
+# The raw forward pass runs at the batch workers' CPU priority, in a session of its
+# own as they do: on a machine shared with other work, niced workers get less CPU,
+# and the share of the raw rate should measure the job's overheads, not that.
+FORWARD_PROGRAM = """
+import sys, time
+import numpy as np
+from classifier_site.cpu_priority import lower_cpu_priority
+lower_cpu_priority(int(sys.argv[2]))
+from ml_core.predictor import Predictor
+predictor, batch = Predictor(sys.argv[1]), 64
+for line in sys.stdin:
+    images = np.random.default_rng(0).integers(0, 256, (int(line), 32, 32, 3), np.uint8)
     predictor.predict_pixels(images[:batch])
     started = time.perf_counter()
     for start in range(0, len(images), batch):
         predictor.predict_pixels(images[start : start + batch])
-    return len(images) / (time.perf_counter() - started)
+    print(len(images) / (time.perf_counter() - started), flush=True)
+"""
+
+
+class RawForward:
+    """ml_core's batched forward pass (batch 64) in a process of its own."""
+
+    def __init__(self, model: Path, niceness: int) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", FORWARD_PROGRAM, str(model), str(niceness)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
+            start_new_session=True,
+        )  # fmt: skip
+
+    def rate(self, images: int) -> float:
+        self.process.stdin.write(f"{images}\n")
+        self.process.stdin.flush()
+        return float(self.process.stdout.readline())
+
+    def stop(self) -> None:
+        self.process.stdin.close()
+        self.process.wait(timeout=60)
 
 
 # --- the table ---------------------------------------------------------------------
@@ -253,7 +290,8 @@ def table(rows: dict[str, Row], big: list[int]) -> str:
     lines.append(header)
     lines.append("|" + " --- |" * header.count(" |"))
     for name, row in rows.items():
-        cells = [name, spread(row.latencies["idle"])]
+        cells = [name + (f" ({row.failures} predictions failed)" if row.failures else ""),
+                 spread(row.latencies["idle"])]  # fmt: skip
         cells += [spread(row.latencies[str(size)]) for size in big]
         idle = percentile(row.latencies["idle"], 0.95)
         ratios = [percentile(row.latencies[str(size)], 0.95) / idle for size in big]
@@ -303,7 +341,7 @@ def main() -> None:
     arguments = parser.parse_args()
     chosen = arguments.topology or ["shared", "split", "service"]
     load_before = os.getloadavg()[0]
-    images = mini_pngs()
+    pngs = mini_pngs()
     folder = Path(tempfile.mkdtemp(prefix="job-sharing-"))
     artifacts = artifacts_for_untrained_model(folder / "fixture-models", CLASS_NAMES)
     model = Path(artifacts["models_dir"]) / artifacts["artifact_path"]
@@ -321,7 +359,11 @@ def main() -> None:
                 deployment.web = WebServer(deployment.environment, folder / name / "web.log",
                                            port=deployment.web_port)  # fmt: skip
                 rows[name] = Row()
-                measure(Stack(deployment, deployment.web), arguments, images, model, rows[name])
+                forward = RawForward(model, batch_niceness(TOPOLOGIES[name]))
+                try:
+                    measure(Stack(deployment, deployment.web), arguments, pngs, forward, rows[name])
+                finally:
+                    forward.stop()
             finally:
                 deployment.stop()
     finally:
@@ -334,6 +376,11 @@ def main() -> None:
         write_docs(text)
 
 
+def batch_niceness(roles: tuple[WorkerRole, ...]) -> int:
+    (role,) = [role for role in roles if "batch" in role.queues.split(",")]
+    return int(role.environment.get("WORKER_NICENESS", "0"))
+
+
 def stack_settings(big: list[int]) -> dict[str, str]:
     """Room for the biggest job in one upload, and no rate limits in the way."""
     biggest = max(big)
@@ -341,7 +388,7 @@ def stack_settings(big: list[int]) -> dict[str, str]:
         "API_MAX_FILES": str(biggest),
         "API_MAX_UPLOAD_BYTES": str(biggest * 4096 + 2**20),
         "API_MAX_ARCHIVE_BYTES": str(biggest * 4096 + 2**20),
-        "PREDICTION_TIMEOUT_SECONDS": "120",
+        "PREDICTION_TIMEOUT_SECONDS": "30",
         "WEB_ACCESS_LOG": "false",
     }
 
