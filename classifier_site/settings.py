@@ -235,8 +235,8 @@ CELERY_TASK_ROUTES = {
 # Batch-job chunks have a queue of their own. A worker's prefetch limit covers all its
 # queues: micro-batching single predictions needs it at the batch size, but a worker
 # that also prefetched that many chunks would hoard a whole job while workers on other
-# hosts idle. Deployments with several worker hosts run `batch` workers with
-# prefetch 1 beside the `inference` ones; one host runs one worker for both queues.
+# hosts idle. Every deployment runs `batch` workers (prefetch 1) apart from the
+# `inference` ones, so that no prediction waits for a chunk (docs/jobs-and-workers.md).
 CELERY_TASK_ROUTES["predictions.tasks.predict_batch_chunk"] = {"queue": "batch"}
 # A task is acknowledged only once done, and re-queued if its worker process dies:
 # every task is idempotent, so running one twice never duplicates results.
