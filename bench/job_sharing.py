@@ -116,7 +116,7 @@ class Submitted:
     started: float  # time.time() when its upload began
 
 
-class Stack:
+class StackClient:
     def __init__(self, deployment: Deployment, web: WebServer) -> None:
         self.deployment, self.url = deployment, web.url
         self.session = requests.Session()
@@ -181,7 +181,7 @@ class Row:
     failures: int = 0  # single predictions that failed
 
 
-def during_job(stack: Stack, archive: bytes, pngs: list[bytes], requests_: int) -> tuple:
+def during_job(stack: StackClient, archive: bytes, pngs: list[bytes], requests_: int) -> tuple:
     """Sequential single predictions from the start of a job's upload to its end."""
     submitted: list[Submitted] = []
     upload = threading.Thread(target=lambda: submitted.append(stack.submit(archive)))
@@ -196,7 +196,7 @@ def during_job(stack: Stack, archive: bytes, pngs: list[bytes], requests_: int) 
     return latencies, seconds
 
 
-def measure(stack: Stack, arguments, pngs: list[bytes], forward: RawForward, row: Row) -> None:
+def measure(stack: StackClient, arguments, pngs: list[bytes], forward: RawForward, row: Row) -> None:
 
     archives = {size: zip_of(pngs, size) for size in arguments.big}
     small = zip_of(pngs[100:], SMALL_JOB)
@@ -361,7 +361,7 @@ def main() -> None:
                 rows[name] = Row()
                 forward = RawForward(model, batch_niceness(TOPOLOGIES[name]))
                 try:
-                    measure(Stack(deployment, deployment.web), arguments, pngs, forward, rows[name])
+                    measure(StackClient(deployment, deployment.web), arguments, pngs, forward, rows[name])
                 finally:
                     forward.stop()
             finally:
