@@ -196,7 +196,9 @@ def during_job(stack: StackClient, archive: bytes, pngs: list[bytes], requests_:
     return latencies, seconds
 
 
-def measure(stack: StackClient, arguments, pngs: list[bytes], forward: RawForward, row: Row) -> None:
+def measure(
+    stack: StackClient, arguments, pngs: list[bytes], forward: RawForward, row: Row
+) -> None:
 
     archives = {size: zip_of(pngs, size) for size in arguments.big}
     small = zip_of(pngs[100:], SMALL_JOB)
@@ -361,7 +363,8 @@ def main() -> None:
                 rows[name] = Row()
                 forward = RawForward(model, batch_niceness(TOPOLOGIES[name]))
                 try:
-                    measure(StackClient(deployment, deployment.web), arguments, pngs, forward, rows[name])
+                    client = StackClient(deployment, deployment.web)
+                    measure(client, arguments, pngs, forward, rows[name])
                 finally:
                     forward.stop()
             finally:
