@@ -182,18 +182,24 @@ class Row:
 
 
 def during_job(stack: StackClient, archive: bytes, pngs: list[bytes], requests_: int) -> tuple:
-    """Sequential single predictions from the start of a job's upload to its end."""
+    """Sequential single predictions from the start of a job's upload to its end: all
+    of them, those asked once the upload had returned (the web stores the images while
+    it runs: work no worker topology moves), and the job's seconds."""
     submitted: list[Submitted] = []
     upload = threading.Thread(target=lambda: submitted.append(stack.submit(archive)))
     upload.start()
     latencies: list[float] = []
+    after_upload: list[float] = []
     while len(latencies) < requests_:
+        uploaded = bool(submitted)
         latencies.append(stack.predict_ms(pngs[len(latencies) % len(pngs)]))
+        if uploaded:
+            after_upload.append(latencies[-1])
         if submitted and stack.finished_at(submitted[0].job_id) is not None:
             break
     upload.join()
     seconds = stack.wait(submitted[0])
-    return latencies, seconds
+    return latencies, after_upload, seconds
 
 
 def measure(
@@ -214,8 +220,11 @@ def measure(
         raw = forward.rate(first)
         row.rate_shares.append(first / stack.wait(stack.submit(archives[first])) / raw)
         for size in arguments.big:
-            latencies, seconds = during_job(stack, archives[size], pngs, arguments.requests)
+            latencies, after_upload, seconds = during_job(
+                stack, archives[size], pngs, arguments.requests
+            )
             row.latencies.setdefault(str(size), []).extend(latencies)
+            row.latencies.setdefault(f"{size} uploaded", []).extend(after_upload)
             if size == first:
                 row.rate_shares_busy.append(size / seconds / raw)
             big = stack.submit(archives[size])
@@ -286,6 +295,7 @@ def table(rows: dict[str, Row], big: list[int]) -> str:
     header = "| topology | single prediction p50 / p95 / max (ms): idle |"
     header += "".join(f" during {size:,} |" for size in big)
     header += " p95 during / idle |"
+    header += " the same once the upload returned |"
     header += " 10-image job turnaround (s): alone |"
     header += "".join(f" behind {size:,} |" for size in big)
     header += f" {big[0]:,}-image job e2e / raw forward: alone | beside predictions |"
@@ -298,12 +308,20 @@ def table(rows: dict[str, Row], big: list[int]) -> str:
         idle = percentile(row.latencies["idle"], 0.95)
         ratios = [percentile(row.latencies[str(size)], 0.95) / idle for size in big]
         cells.append(" / ".join(f"{ratio:.1f}x" for ratio in ratios))
+        cells.append(" / ".join(uploaded_ratio(row, size, idle) for size in big))
         cells.append(f"{statistics.median(row.turnaround['alone']):.1f}")
         cells += [f"{statistics.median(row.turnaround[str(size)]):.1f}" for size in big]
         cells.append(shares(row.rate_shares))
         cells.append(shares(row.rate_shares_busy))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def uploaded_ratio(row: Row, size: int, idle_p95: float) -> str:
+    latencies = row.latencies.get(f"{size} uploaded") or []
+    if not latencies:
+        return "-"
+    return f"{percentile(latencies, 0.95) / idle_p95:.1f}x (n={len(latencies)})"
 
 
 def spread(latencies: list[float]) -> str:
