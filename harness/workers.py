@@ -38,7 +38,7 @@ BACKGROUND_NICENESS = "10"
 # two together): single predictions have a worker of their own, so they never wait
 # behind batch chunks, and the job workers yield the CPU to it.
 SERVICE_WORKERS = (
-    WorkerRole("inference", "inference", 1, 32, {"INFERENCE_THREADS": "1"}),
+    WorkerRole("inference", "inference", 1, 32, {"INFERENCE_THREADS": "1", "WORKER_NICENESS": "0"}),
     WorkerRole("batch", "batch", 2, 1,
                {"INFERENCE_THREADS": "1", "WORKER_NICENESS": BACKGROUND_NICENESS}),
     WorkerRole("training", "training", 1, 1, {"WORKER_NICENESS": BACKGROUND_NICENESS}),
