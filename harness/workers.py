@@ -32,7 +32,7 @@ class WorkerRole:
 
 # Niceness of the workers that run jobs (WORKER_NICENESS): interactive work and the
 # web take the CPU first; bench/job_sharing.py measured the choice.
-BACKGROUND_NICENESS = "10"
+BACKGROUND_NICENESS = "19"
 
 # The workers `make run` starts (the Procfile's; tests/test_run_service.py holds the
 # two together): single predictions have a worker of their own, so they never wait
