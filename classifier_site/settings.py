@@ -288,7 +288,7 @@ INFERENCE_MAX_DELAY_SECONDS = env_float("INFERENCE_MAX_DELAY_SECONDS", 0.01, min
 # TensorFlow threads per inference worker process (0 = one per core).
 INFERENCE_THREADS = env_int("INFERENCE_THREADS", 0, minimum=0)
 # CPU niceness of a worker (0-19; 0 leaves it alone). The workers that run jobs
-# (batch chunks, training, evaluation) run at 10, so the web and the worker of single
+# (batch chunks, training, evaluation) run at 19, so the web and the worker of single
 # predictions take the cores first and jobs take what is left
 # (classifier_site/cpu_priority.py; bench/job_sharing.py measured it).
 WORKER_NICENESS = env_int("WORKER_NICENESS", 0, minimum=0, maximum=19)
