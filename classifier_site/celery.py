@@ -8,8 +8,11 @@ import os
 
 from celery import Celery
 from celery.result import AsyncResult
-from celery.signals import task_prerun
+from celery.signals import task_prerun, worker_init
+from django.conf import settings
 from django.db import close_old_connections
+
+from classifier_site.cpu_priority import lower_cpu_priority
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "classifier_site.settings")
 
@@ -26,6 +29,13 @@ def replace_broken_database_connections(**kwargs) -> None:
     skips this between recycles, so a restarted database failed every task until then.
     """
     close_old_connections()
+
+
+@worker_init.connect
+def set_cpu_priority(**kwargs) -> None:
+    """Job workers (WORKER_NICENESS) yield the CPU to the web and to single
+    predictions; set in the parent, before the pool forks, so every pool process has it."""
+    lower_cpu_priority(settings.WORKER_NICENESS)
 
 
 def send(name: str, *args, ignore_result: bool = True, **options) -> AsyncResult:

@@ -237,8 +237,8 @@ CELERY_TASK_ROUTES = {
 # Batch-job chunks have a queue of their own. A worker's prefetch limit covers all its
 # queues: micro-batching single predictions needs it at the batch size, but a worker
 # that also prefetched that many chunks would hoard a whole job while workers on other
-# hosts idle. Deployments with several worker hosts run `batch` workers with
-# prefetch 1 beside the `inference` ones; one host runs one worker for both queues.
+# hosts idle. Every deployment runs `batch` workers (prefetch 1) apart from the
+# `inference` ones, so that no prediction waits for a chunk (docs/jobs-and-workers.md).
 CELERY_TASK_ROUTES["predictions.tasks.predict_batch_chunk"] = {"queue": "batch"}
 # A task is acknowledged only once done, and re-queued if its worker process dies:
 # every task is idempotent, so running one twice never duplicates results.
@@ -293,6 +293,11 @@ INFERENCE_MAX_BATCH_SIZE = env_int("INFERENCE_MAX_BATCH_SIZE", 32, minimum=1)
 INFERENCE_MAX_DELAY_SECONDS = env_float("INFERENCE_MAX_DELAY_SECONDS", 0.01, minimum=0.001)
 # TensorFlow threads per inference worker process (0 = one per core).
 INFERENCE_THREADS = env_int("INFERENCE_THREADS", 0, minimum=0)
+# CPU niceness of a worker (0-19; 0 leaves it alone). The workers that run jobs
+# (batch chunks, training, evaluation) run at 19, so the web and the worker of single
+# predictions take the cores first and jobs take what is left
+# (classifier_site/cpu_priority.py; bench/job_sharing.py measured it).
+WORKER_NICENESS = env_int("WORKER_NICENESS", 0, minimum=0, maximum=19)
 PREDICTION_TIMEOUT_SECONDS = env_float("PREDICTION_TIMEOUT_SECONDS", 30.0, minimum=0.1)
 # How often a worker checks which version is in production.
 PRODUCTION_RECHECK_SECONDS = env_float("PRODUCTION_RECHECK_SECONDS", 2.0, minimum=0.0)

@@ -22,7 +22,7 @@ from harness.postgres import PrivatePostgres
 from harness.processes import terminate
 from harness.redis_server import PrivateRedis
 from harness.web import WebServer
-from harness.workers import Worker, start_beat
+from harness.workers import SERVICE_WORKERS, Worker, WorkerRole, start_beat
 
 MIGRATED_TEMPLATE = "migrated"
 
@@ -107,12 +107,30 @@ class Deployment:
         return result.stdout
 
     def start_worker(
-        self, name: str, queues: str = "inference,batch", prefetch: int = 32
+        self,
+        name: str,
+        queues: str = "inference,batch",
+        prefetch: int = 32,
+        concurrency: int = 1,
+        **environment: str,
     ) -> Worker:
         log_path = self.folder / f"{name}-{time.monotonic_ns()}.log"
-        worker = Worker(name, self.environment, log_path, queues=queues, prefetch=prefetch)
+        worker = Worker(
+            name,
+            {**self.environment, **environment},
+            log_path,
+            queues=queues,
+            prefetch=prefetch,
+            concurrency=concurrency,
+        )
         self.workers.append(worker)
         return worker
+
+    def start_service_workers(self, roles: tuple[WorkerRole, ...] = SERVICE_WORKERS) -> None:
+        """The workers `make run` starts (or another topology, for a comparison)."""
+        for role in roles:
+            self.start_worker(role.name, role.queues, role.prefetch, role.concurrency,
+                              **role.environment)  # fmt: skip
 
     def start_beat(self) -> None:
         self.beat = start_beat(self.environment, self.folder)

@@ -10,11 +10,39 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.processes import spawn, terminate
 
 READY_TIMEOUT_SECONDS = 90
+
+
+@dataclass(frozen=True)
+class WorkerRole:
+    """One kind of Celery worker of the service: its queues, pool processes, prefetch
+    and the environment it runs with."""
+
+    name: str
+    queues: str
+    concurrency: int
+    prefetch: int
+    environment: Mapping[str, str] = field(default_factory=dict)
+
+
+# Niceness of the workers that run jobs (WORKER_NICENESS): interactive work and the
+# web take the CPU first; bench/job_sharing.py measured the choice.
+BACKGROUND_NICENESS = "19"
+
+# The workers `make run` starts (the Procfile's; tests/test_run_service.py holds the
+# two together): single predictions have a worker of their own, so they never wait
+# behind batch chunks, and the job workers yield the CPU to it.
+SERVICE_WORKERS = (
+    WorkerRole("inference", "inference", 1, 32, {"INFERENCE_THREADS": "1", "WORKER_NICENESS": "0"}),
+    WorkerRole("batch", "batch", 2, 1,
+               {"INFERENCE_THREADS": "1", "WORKER_NICENESS": BACKGROUND_NICENESS}),
+    WorkerRole("training", "training", 1, 1, {"WORKER_NICENESS": BACKGROUND_NICENESS}),
+)  # fmt: skip
 
 
 def celery_command(*arguments: str) -> list[str]:

@@ -103,6 +103,15 @@ def test_inference_workers_scale_and_each_has_its_own_node_name(services):
     assert "celery -A classifier_site beat" in command_text(services["beat"])
 
 
+def test_job_workers_yield_the_cpu_to_the_web_and_inference_workers(services):
+    """cpu_shares: the containers' CPU weights (default 1024) when the host is busy."""
+    for name in ("web", "worker"):
+        assert services[name].get("cpu_shares", 1024) == 1024, name
+    for name in ("batch-worker", "training"):
+        assert services[name]["cpu_shares"] * 4 <= 1024, name
+        assert "cpus" not in services[name], name  # no cap: idle cores are used
+
+
 def test_only_nginx_is_published_and_it_fronts_the_web_service(services):
     nginx = services["nginx"]
     assert nginx["build"] == {"context": ".", "target": "nginx"}

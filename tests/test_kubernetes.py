@@ -72,6 +72,22 @@ def test_workers_scale_and_beat_never_runs_twice(manifests):
         assert probe == ["python", "-m", "classifier_site.container_probe"], name
 
 
+def cpu_cores(quantity: str) -> float:
+    return float(quantity[:-1]) / 1000 if quantity.endswith("m") else float(quantity)
+
+
+def test_job_pods_yield_the_cpu_to_interactive_work_on_a_shared_node(manifests):
+    """A CPU request is the pod's CPU weight; no limit, so jobs still use idle cores."""
+
+    def resources(name: str) -> dict:
+        return container(manifests, name)["resources"]
+
+    interactive = min(cpu_cores(resources(name)["requests"]["cpu"]) for name in ("web", "worker"))
+    for name in ("batch-worker", "training"):
+        assert cpu_cores(resources(name)["requests"]["cpu"]) * 4 <= interactive, name
+        assert "cpu" not in resources(name).get("limits", {}), name
+
+
 def test_every_configured_variable_is_one_the_code_reads(manifests):
     readers = (ROOT / "classifier_site" / "settings.py").read_text()
     readers += (ROOT / "gunicorn.conf.py").read_text()

@@ -1,10 +1,17 @@
 """`make run` (scripts/run_service.py) refuses a public address with development
-settings before it starts anything, saying what to set."""
+settings before it starts anything, saying what to set; the workers its Procfile
+starts are the ones the harness starts."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+from honcho.environ import parse_procfile
+
+from harness.workers import BACKGROUND_NICENESS, SERVICE_WORKERS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,3 +60,27 @@ def test_make_run_with_a_public_host_is_refused_with_the_same_message():
     assert result.returncode != 0
     assert "Refusing to listen on 0.0.0.0:8080" in result.stderr
     assert "make run HOST=0.0.0.0 DJANGO_DEBUG=false DJANGO_ALLOWED_HOSTS=" in result.stderr
+
+
+def procfile_command(name: str) -> str:
+    """A Procfile entry with every ${VAR:-default} at its default."""
+    command = parse_procfile((ROOT / "Procfile").read_text()).processes[name]
+    return re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", command)
+
+
+@pytest.mark.parametrize("role", SERVICE_WORKERS, ids=lambda role: role.name)
+def test_the_harness_starts_the_workers_make_run_starts(role):
+    """Benchmarks and tests measure the topology `make run` runs (harness.workers)."""
+    command = procfile_command(role.name)
+    flags = f"--queues {role.queues} --concurrency {role.concurrency} "
+    flags += f"--prefetch-multiplier {role.prefetch}"
+    assert flags in command
+    for variable, value in role.environment.items():
+        assert f"{variable}={value} " in command
+    assert "WORKER_NICENESS=" in command  # set for every worker, never inherited
+
+
+def test_only_the_job_workers_yield_the_cpu():
+    assert "WORKER_NICENESS=0 " in procfile_command("inference")
+    for name in ("batch", "training"):
+        assert f"WORKER_NICENESS={BACKGROUND_NICENESS} " in procfile_command(name)

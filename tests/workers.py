@@ -100,7 +100,11 @@ def start_worker(django_db_setup, django_db_blocker, celery_redis, shared_storag
         database = database_environment()
 
     def start(
-        name: str = "inference", queues: str = "inference,batch", prefetch: int = 32, **extra
+        name: str = "inference",
+        queues: str = "inference,batch",
+        prefetch: int = 32,
+        concurrency: int = 1,
+        **extra,
     ):
         environment = {
             **database,
@@ -114,7 +118,9 @@ def start_worker(django_db_setup, django_db_blocker, celery_redis, shared_storag
             **{key: str(value) for key, value in extra.items()},
         }
         log_path = shared_storage["logs"] / f"{name}-{time.monotonic_ns()}.log"
-        worker = Worker(name, environment, log_path, queues=queues, prefetch=prefetch)
+        worker = Worker(
+            name, environment, log_path, queues=queues, prefetch=prefetch, concurrency=concurrency
+        )
         started.append(worker)
         return worker
 

@@ -38,6 +38,7 @@ def test_values_are_parsed(monkeypatch):
         (lambda: env_bool("SETTING", False), "maybe", "SETTING='maybe' is not a boolean"),
         (lambda: env_int("SETTING", 0), "ten", "SETTING='ten' is not an integer"),
         (lambda: env_int("SETTING", 0, minimum=1), "0", "SETTING=0 is below the minimum 1"),
+        (lambda: env_int("SETTING", 0, maximum=19), "20", "SETTING=20 is above the maximum 19"),
         (lambda: env_float("SETTING", 0.0), "fast", "SETTING='fast' is not a number"),
     ],
 )
