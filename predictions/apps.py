@@ -8,7 +8,7 @@ class PredictionsConfig(AppConfig):
         # Imported here: models can be imported only once Django has loaded the apps.
         from jobs import recovery
         from jobs.models import Job
-        from predictions.batch import enqueue_missing_chunks
+        from predictions.batch import check_silent_job, send_chunk
 
-        # Batch jobs stay running while their chunks run: chunks never claim the job.
-        recovery.register(Job.Kind.BATCH_INFERENCE, enqueue_missing_chunks, keeps_running=True)
+        # Batch jobs are made of chunks (jobs.scheduling dispatches them fairly).
+        recovery.register(Job.Kind.BATCH_INFERENCE, check_silent_job, send_chunk=send_chunk)

@@ -1,7 +1,10 @@
 """Batch-inference jobs: submit, split into chunk tasks, store results, export.
 
 A job's images are split into chunks of BATCH_JOB_CHUNK_SIZE, each its own task,
-so every inference worker on every host takes part in one large job.
+so every inference worker on every host takes part in one large job. The chunks are
+rows (jobs.JobChunk) that jobs.scheduling dispatches a few at a time, fairly
+between jobs and users; each chunk's task claims its row, so a duplicate message
+does nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from classifier_site.media import user_scope
 from classifier_site.media_store import (
@@ -26,8 +30,8 @@ from classifier_site.media_store import (
     store_image_file,
 )
 from classifier_site.uploads import batch_zip_limits, offload
-from jobs import lifecycle
-from jobs.models import Job
+from jobs import lifecycle, scheduling
+from jobs.models import Job, JobChunk
 from ml_core.archives import ArchiveError, ZipMember, ZipReader, display_name
 from ml_core.preprocessing import InvalidImageError
 from predictions import enqueue, inference
@@ -93,17 +97,24 @@ def access_key_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def submit_batch_job(images: list[UploadedImage], user=None, access_key: str | None = None) -> Job:
+def submit_batch_job(
+    images: list[UploadedImage],
+    user=None,
+    access_key: str | None = None,
+    priority: str = Job.Priority.NORMAL,
+) -> Job:
     """Decode and store the images a chunk at a time (the API has read every
     file's header before: one that is not an image refused the batch already).
 
     The job and its predictions belong to `user`; an anonymous caller's job is
     followed with `access_key` (new_access_key), of which only the hash is stored.
 
-    Each chunk is queued as soon as its rows are committed, so workers predict
-    while later chunks are still being decoded and stored (bench/jobs_throughput.py
-    measures the overlap). If a chunk fails (a file that does not decode: InvalidBatch
-    listing that chunk's bad files; a full disk; Redis down), the job is deleted with
+    Each chunk may be dispatched as soon as its rows are committed, so workers
+    predict while later chunks are still being decoded and stored
+    (bench/jobs_throughput.py measures the overlap); how many run at once is
+    jobs.scheduling's fair share. If a chunk fails (a file that does not decode:
+    InvalidBatch listing that chunk's bad files; a full disk; Redis down when a chunk
+    of it is dispatched), the job is deleted with
     every row and new file it made, and the error propagates: a failed submit leaves
     nothing behind. Do not call this inside a transaction: the chunks would then
     wait for its commit.
@@ -121,6 +132,7 @@ def submit_batch_job(images: list[UploadedImage], user=None, access_key: str | N
         access_key_hash=access_key_hash(access_key) if access_key else "",
         celery_task_id=uuid.uuid4().hex,
         message="queued",
+        priority=priority,
     )
     size = settings.BATCH_JOB_CHUNK_SIZE
     scope = user_scope(user)
@@ -138,7 +150,8 @@ def submit_batch_job(images: list[UploadedImage], user=None, access_key: str | N
 def _store_chunk(job: Job, first: int, images: list[UploadedImage], scope: str) -> None:
     """Decode one chunk's images and store their copies, one at a time in a decode
     thread (a request holds the small pixels of a chunk, never all its files); then
-    its rows, and queue the chunk once they are committed.
+    its rows and its chunk row; once they are committed, free dispatch slots are
+    filled (this chunk's task is sent if its turn has come).
 
     The job row is created with the first chunk: a submit that dies before then
     leaves no job behind (a later one leaves a job whose stale heartbeat the
@@ -158,20 +171,28 @@ def _store_chunk(job: Job, first: int, images: list[UploadedImage], scope: str) 
         raise InvalidBatch(errors)
     with transaction.atomic():
         if job.pk is None:
+            job.heartbeat_at = timezone.now()
             job.save()
         else:
-            lifecycle.heartbeat(job.pk)
+            lifecycle.touch(job.pk)
         insert_batch_items([NewBatchItem(job.pk, *row) for row in rows])
-        stop = first + len(images)
-        enqueue.batch_chunk_after_commit(job.pk, first, stop)
+        scheduling.add_chunk(job, first, first + len(images))
+    # Its own transaction: the dispatch lock is never taken while a job row is held.
+    scheduling.dispatch()
 
 
-def enqueue_missing_chunks(job: Job) -> int:
-    """Queue a chunk task for every run of positions still without a prediction
-    (the recovery sweep's way of resuming a batch job whose worker was lost).
+def send_chunk(job_id: int, start: int, stop: int) -> None:
+    """How jobs.scheduling queues a dispatched chunk (registered in apps.py)."""
+    enqueue.batch_chunk(job_id, start, stop)
 
-    A job with fewer items than its total lost its submit (the web process died
-    while storing the upload): it can never complete, so it fails."""
+
+def check_silent_job(job: Job) -> int:
+    """The recovery sweep asks about a batch job without a heartbeat for a while.
+    Waiting for a dispatch slot is no fault (its chunks say where it is), but a job
+    with fewer items than its total lost its submit (the web process died while
+    storing the upload): it can never complete, so it fails. A job from before
+    chunks were rows gets chunk rows for the positions still without a prediction.
+    Returns how many chunks were made."""
     stored = BatchItem.objects.filter(job=job).count()
     if stored < job.total:
         lifecycle.fail(
@@ -179,6 +200,8 @@ def enqueue_missing_chunks(job: Job) -> int:
             f"failed: the upload stopped after {stored} of {job.total} images were stored",
             "the web process stopped while storing the upload; submit the images again",
         )
+        return 0
+    if scheduling.has_chunks(job):
         return 0
     missing = list(
         BatchItem.objects.filter(job=job, prediction__isnull=True)
@@ -189,22 +212,35 @@ def enqueue_missing_chunks(job: Job) -> int:
     chunks = [(missing[start], missing[min(start + size, len(missing)) - 1] + 1)
               for start in range(0, len(missing), size)]  # fmt: skip
     for first, stop in chunks:
-        enqueue.batch_chunk(job.pk, first, stop)
+        scheduling.add_chunk(job, first, stop)
     if not missing:
         update_progress(job)
+    scheduling.dispatch()
     return len(chunks)
 
 
 def predict_chunk(job: Job, start: int, stop: int) -> None:
     """Predict positions [start, stop) of a batch job that still lack a prediction
-    (in an inference worker: the one service call of the chunk task)."""
+    (in an inference worker: the one service call of the chunk task), then fill the
+    dispatch slot this chunk frees.
+
+    The chunk's row is claimed first: a duplicate message (redelivered by Redis, or
+    sent again by the sweep) finds it claimed or done and does nothing. The model
+    is loaded before the claim, so the claim's heartbeat covers only the forward
+    pass (a first load can take longer than JOB_STALE_AFTER_SECONDS)."""
     if job.is_finished or job.cancel_requested:
+        scheduling.dispatch()  # the slot this message held goes to another job
+        return
+    inference.load_model(job.model_version)
+    chunk = scheduling.claim_chunk(job.pk, start)
+    if chunk is None:
         return
     if job.status == Job.Status.QUEUED:
         lifecycle.start_if_queued(job)
-    items = pending_items(job, start, stop)
+    items = pending_items(job, chunk.start, chunk.stop)
     predictions = inference.predict_items(job.model_version, items) if items else []
-    store_chunk(job, items, predictions)
+    store_chunk(job, items, predictions, chunk)
+    scheduling.dispatch()
 
 
 def pending_items(job: Job, start: int, stop: int) -> list[BatchItem]:
@@ -215,7 +251,12 @@ def pending_items(job: Job, start: int, stop: int) -> list[BatchItem]:
     )
 
 
-def store_chunk(job: Job, items: list[BatchItem], predictions: list[ImagePrediction]) -> None:
+def store_chunk(
+    job: Job,
+    items: list[BatchItem],
+    predictions: list[ImagePrediction],
+    chunk: JobChunk | None = None,
+) -> None:
     """A chunk's predictions and the job's progress in one write transaction (on SQLite
     every separate write takes the database lock again, and other writers wait).
 
@@ -227,6 +268,8 @@ def store_chunk(job: Job, items: list[BatchItem], predictions: list[ImagePredict
         if not Job.objects.select_for_update().filter(pk=job.pk).exists():
             return  # deleted: its submit failed after this chunk was queued
         save_predictions(job, items, predictions)
+        if chunk is not None:
+            scheduling.finish_chunk(chunk)
         update_progress(job)
 
 

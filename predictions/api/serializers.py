@@ -3,7 +3,7 @@ from rest_framework import serializers
 
 from classifier_site.api import StrictSerializer, check_upload_size, check_uploads
 from classifier_site.media import media_url
-from jobs.serializers import JobSerializer
+from jobs.serializers import JobSerializer, priority_field
 from predictions.models import Prediction
 
 
@@ -58,6 +58,7 @@ class BatchJobRequestSerializer(StrictSerializer):
         child=serializers.FileField(), required=False, help_text="Several image files."
     )
     archive = serializers.FileField(required=False, help_text="Or one .zip of images.")
+    priority = priority_field()
 
     def validate_images(self, uploads):
         return check_uploads(uploads)

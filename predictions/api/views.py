@@ -21,7 +21,7 @@ from classifier_site.uploads import check_request_pixels, read_upload
 from classifier_site.visibility import visible_to
 from jobs.models import Job
 from jobs.serializers import JobSerializer
-from jobs.views import JobViewSet
+from jobs.views import JobViewSet, priority_refused
 from ml_core.datasets import display_name
 from ml_core.preprocessing import InvalidImageError
 from predictions import batch
@@ -237,6 +237,7 @@ class BatchJobViewSet(MultipartPostMixin, JobViewSet):
         responses={
             202: BatchJobCreatedSerializer,
             400: OpenApiResponse(description="a file is not an image, or limits exceeded"),
+            403: OpenApiResponse(description="priority high asked by a caller not staff"),
             413: OpenApiResponse(description="the request's bytes or pixels are over budget"),
             503: OpenApiResponse(description="no production model"),
             507: OpenApiResponse(description="the server cannot store uploads right now"),
@@ -245,6 +246,9 @@ class BatchJobViewSet(MultipartPostMixin, JobViewSet):
     def create(self, request: Request) -> Response:
         serializer = BatchJobRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        priority = serializer.validated_data["priority"]
+        if refused := priority_refused(request, priority):
+            return refused
         try:
             if archive := serializer.validated_data.get("archive"):
                 images = batch.images_from_zip(archive)
@@ -258,7 +262,9 @@ class BatchJobViewSet(MultipartPostMixin, JobViewSet):
             user = request.user if request.user.is_authenticated else None
             access_key = None if user else batch.new_access_key()
             # Leaves nothing behind if it fails.
-            job = batch.submit_batch_job(images, user=user, access_key=access_key)
+            job = batch.submit_batch_job(
+                images, user=user, access_key=access_key, priority=priority
+            )
         except batch.InvalidBatch as exc:
             return error(400, "invalid input", errors={"images": exc.errors})
         except batch.NoProductionModel as exc:
