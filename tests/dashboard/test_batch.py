@@ -26,3 +26,11 @@ def test_anonymous_visitors_are_told_their_jobs_are_kept_by_this_browser(client,
     assert 'id="batch-private"' in client.get("/batch/").content.decode()
     sign_in()
     assert 'id="batch-private"' not in client.get("/batch/").content.decode()
+
+
+def test_a_job_priority_is_chosen_at_submit_high_offered_to_staff_only(client, sign_in):
+    content = client.get("/batch/").content.decode()
+    assert '<select id="batch-priority" name="priority">' in content
+    assert '<option value="low">' in content and 'value="high"' not in content
+    sign_in(staff=True, username="boss")
+    assert '<option value="high">' in client.get("/batch/").content.decode()

@@ -64,6 +64,7 @@ async function start(event) {
   const body = new FormData();
   if (chosen.length === 1 && isZip(chosen[0])) body.append("archive", chosen[0]);
   else for (const file of chosen) body.append("images", file);
+  body.append("priority", document.getElementById("batch-priority").value);
   const progress = document.getElementById("batch-upload");
   submit.disabled = true;
   try {
