@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import logging
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError as QueueError
 
 from classifier_site.media import user_scope
 from classifier_site.media_store import (
@@ -47,6 +49,8 @@ from training.models import ModelVersion
 
 if TYPE_CHECKING:  # the web process must not import TensorFlow
     from ml_core.predictor import ImagePrediction
+
+logger = logging.getLogger(__name__)
 
 RESULT_FIELDS = ["position", "original_name", "label", "confidence", "model_version"]
 
@@ -229,7 +233,7 @@ def predict_chunk(job: Job, start: int, stop: int) -> None:
     is loaded before the claim, so the claim's heartbeat covers only the forward
     pass (a first load can take longer than JOB_STALE_AFTER_SECONDS)."""
     if job.is_finished or job.cancel_requested:
-        scheduling.dispatch()  # the slot this message held goes to another job
+        _dispatch_next()  # the slot this message held goes to another job
         return
     inference.load_model(job.model_version)
     chunk = scheduling.claim_chunk(job.pk, start)
@@ -240,7 +244,17 @@ def predict_chunk(job: Job, start: int, stop: int) -> None:
     items = pending_items(job, chunk.start, chunk.stop)
     predictions = inference.predict_items(job.model_version, items) if items else []
     store_chunk(job, items, predictions, chunk)
-    scheduling.dispatch()
+    _dispatch_next()
+
+
+def _dispatch_next() -> None:
+    """Fill the slot this chunk frees. Redis down: the chunks picked stay dispatched
+    and the recovery sweep sends them again (BATCH_CHUNK_LOST_AFTER_SECONDS); this
+    chunk's results are stored, so its task succeeds."""
+    try:
+        scheduling.dispatch()
+    except QueueError as exc:
+        logger.warning("next chunks not sent (no broker: %s); the sweep sends them", exc)
 
 
 def pending_items(job: Job, start: int, stop: int) -> list[BatchItem]:
