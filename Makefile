@@ -49,6 +49,7 @@ test-data: $(TEST_ARCHIVE)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/nbstripout --verify notebook/*.ipynb
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
@@ -106,4 +107,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/predictor_latency.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -140,6 +140,7 @@ def batch_job_throughput(pngs: list[bytes], workers: list[Worker]) -> dict:
         time.sleep(0.2)
     cpu_after = cpu_used()
     job.refresh_from_db()
+    assert job.finished_at is not None  # stamped when the job finished
     return {
         "rate": len(pngs) / (job.finished_at.timestamp() - started),
         "submit": queued - started,

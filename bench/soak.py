@@ -155,6 +155,7 @@ def tokens_for(deployment: Deployment, users: int) -> tuple[list[str], str]:
 def memory_snapshot(deployment: Deployment) -> dict[str, int]:
     """RSS of the web server and of each worker, their children included (gunicorn
     workers, Celery pool processes)."""
+    assert deployment.web is not None, "the deployment is started"
     snapshot = {"web (gunicorn, all workers)": resident_memory(deployment.web.process.pid)}
     for worker in deployment.workers:
         snapshot[worker.name.split("@")[0]] = resident_memory(worker.process.pid)

@@ -58,7 +58,8 @@ def parse_arguments() -> argparse.Namespace:
         if field.type == "bool":
             parser.add_argument(option, action=argparse.BooleanOptionalAction, default=None)
         else:
-            kind = {"int": int, "float": float, "str": str}[field.type]
+            # field.type is the annotation's text (from __future__ import annotations)
+            kind = {"int": int, "float": float, "str": str}[str(field.type)]
             parser.add_argument(option, type=kind, default=None)
     return parser.parse_args()
 

@@ -5,26 +5,39 @@ from __future__ import annotations
 import ipaddress
 import logging
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
+import django_filters
 import redis
+from django import forms
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.db import InterfaceError, OperationalError
-from django.http import JsonResponse
+from django.http import JsonResponse, QueryDict
 from django.views import defaults
 from django_ratelimit.core import get_usage
 from kombu.exceptions import OperationalError as QueueError
-from rest_framework import permissions, serializers
-from rest_framework.exceptions import ValidationError
+from rest_framework import permissions, serializers, status
+from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle
 
+from classifier_site.backpressure import Refused
 from classifier_site.media_store import StorageFull
 from classifier_site.uploads import RequestTooLarge
 from classifier_site.visibility import sees_everything
 
 logger = logging.getLogger(__name__)
+
+# What the mixins below are mixed into, for the type checker (object at run time)
+if TYPE_CHECKING:
+    from rest_framework.views import APIView
+
+    _Serializer = serializers.Serializer
+    _View = APIView
+else:
+    _Serializer = _View = object
 
 
 class ReadOpenWriteWithPermission(permissions.DjangoModelPermissions):
@@ -39,14 +52,14 @@ class ReadOpenWriteWithPermission(permissions.DjangoModelPermissions):
         return super().has_permission(request, view)
 
 
-class RefuseUnknownFieldsMixin:
+class RefuseUnknownFieldsMixin(_Serializer):
     """A request field the operation does not take is a 400 naming it, not silently
     ignored: `{"validation_fraction": 1.5}` must not start a job with the default.
     Read-only fields count as fields it does not take. Every request serializer of
     the API derives from StrictSerializer or StrictModelSerializer."""
 
     def to_internal_value(self, data):
-        unexpected = self._unexpected_fields(data)
+        unexpected = {**self._unexpected_fields(data), **self._mistyped_fields(data)}
         try:
             value = super().to_internal_value(data)
         except serializers.ValidationError as exc:
@@ -72,6 +85,44 @@ class RefuseUnknownFieldsMixin:
                 errors[name] = [f"unknown field; {takes}"]
         return errors
 
+    def _mistyped_fields(self, data) -> dict[str, list[str]]:
+        """Values of the type the schema gives: DRF alone reads a JSON 0 as false and
+        "5" as 5, and an empty form value as no value at all."""
+        if not isinstance(data, Mapping):
+            return {}
+        errors = {}
+        form = isinstance(data, QueryDict)
+        for name, field in self.fields.items():
+            if field.read_only or name not in data:
+                continue
+            value = data[name]
+            if form:
+                if value == "" and not isinstance(field, serializers.CharField):
+                    errors[name] = ["empty; leave the field out instead"]
+            elif not (value is None and field.allow_null) and not _json_type_fits(field, value):
+                errors[name] = [f"must be {_json_type_name(field)}"]
+        return errors
+
+
+def _json_type_fits(field: serializers.Field, value: object) -> bool:
+    if isinstance(field, serializers.BooleanField):
+        return isinstance(value, bool)
+    if isinstance(field, serializers.IntegerField):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(field, serializers.FloatField):
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if isinstance(field, serializers.CharField):
+        return isinstance(value, str)
+    return True
+
+
+def _json_type_name(field: serializers.Field) -> str:
+    if isinstance(field, serializers.BooleanField):
+        return "a JSON boolean (true or false)"
+    if isinstance(field, serializers.CharField):
+        return "a JSON string"
+    return "a JSON number"
+
 
 class StrictSerializer(RefuseUnknownFieldsMixin, serializers.Serializer):
     pass
@@ -79,6 +130,18 @@ class StrictSerializer(RefuseUnknownFieldsMixin, serializers.Serializer):
 
 class StrictModelSerializer(RefuseUnknownFieldsMixin, serializers.ModelSerializer):
     pass
+
+
+class Conflict(APIException):
+    """A well-formed request that the current state refuses (a label naming a class
+    the training set does not have): 409, with the problem named per field like a
+    400's `errors`, so that the schema's valid requests are never 400s."""
+
+    status_code = status.HTTP_409_CONFLICT
+    summary = "the request conflicts with the current state"
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        super().__init__(errors)
 
 
 class NoFieldsSerializer(StrictSerializer):
@@ -158,6 +221,17 @@ def client_address(request) -> str:
         return peer
 
 
+class VersionNumberFilter(django_filters.NumberFilter):
+    """A model version's number: "1.5" is a 400, not version 1; bounded as the
+    column is (a larger number is no version, and too large for the database)."""
+
+    # A version number: "1.5" is a 400, not version 1 (the stubs allow DecimalField only)
+    field_class = forms.IntegerField  # type: ignore[assignment]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, min_value=1, max_value=2**31 - 1, **kwargs)
+
+
 class RateLimit(BaseThrottle):
     """DRF throttle backed by django-ratelimit; DRF answers 429 with Retry-After."""
 
@@ -217,6 +291,11 @@ def exception_handler(exc, context) -> Response | None:
     # module's class, when it is imported (a circle DRF's settings loading demands).
     from rest_framework.views import exception_handler as drf_exception_handler
 
+    response: Response | None
+    if isinstance(exc, Refused):  # a quota (429) or a full service (503)
+        response = error(exc.status, exc.detail, **exc.extra)
+        response["Retry-After"] = str(exc.retry_after)
+        return response
     if isinstance(exc, StorageFull):
         return error(507, str(exc))
     if isinstance(exc, RequestTooLarge):
@@ -229,8 +308,10 @@ def exception_handler(exc, context) -> Response | None:
     if response is None:
         return None
     data = response.data
-    if isinstance(data, list) or (isinstance(data, dict) and "detail" not in data):
-        response.data = {"detail": "invalid input", "errors": data}
+    if isinstance(data, list):  # raised for the request as a whole, as a serializer names it
+        data = {"non_field_errors": data}
+    if isinstance(data, dict) and "detail" not in data:
+        response.data = {"detail": getattr(exc, "summary", "invalid input"), "errors": data}
     return response
 
 
@@ -246,6 +327,28 @@ def _unavailable_service(exc: Exception) -> str | None:
 
 def error(status: int, detail: str, **extra) -> Response:
     return Response({"detail": detail, **extra}, status=status)
+
+
+class RefuseOddQueryParameters:
+    """Middleware: under /api/, a query parameter sent more than once (`?page=1&page=2`)
+    or with an empty value (`?status=`) is a 400 naming it. No operation takes a list
+    there, Django would silently keep the last value, and django-filter would read an
+    empty value as no filter at all: leave out a parameter you do not mean."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if _wants_json(request):
+            errors = {}
+            for name, values in request.GET.lists():
+                if len(values) > 1:
+                    errors[name] = ["given more than once; send it once"]
+                elif values == [""]:
+                    errors[name] = ["empty; leave the parameter out instead"]
+            if errors:
+                return JsonResponse({"detail": "invalid input", "errors": errors}, status=400)
+        return self.get_response(request)
 
 
 def _wants_json(request) -> bool:
@@ -301,13 +404,13 @@ def check_uploads(uploads: list) -> list:
     return uploads
 
 
-class MultipartPostMixin:
+class MultipartPostMixin(_View):
     """Creating (a POST to the collection) takes multipart uploads; other verbs keep
     the default parsers, so that a body sent to one that takes none (cancel) is told
     which fields it may not send, whatever its encoding."""
 
     def get_parsers(self):
         request, actions = self.request, getattr(self, "action_map", None) or {}
-        if request is not None and actions.get(request.method.lower()) == "create":
+        if request is not None and actions.get((request.method or "").lower()) == "create":
             return [MultiPartParser()]
         return super().get_parsers()

@@ -83,7 +83,7 @@ def check_worker(node_name_pattern: str) -> str | None:
 
     node_name = host_format(node_name_pattern, host=socket.gethostname())
     replies = app.control.ping(destination=[node_name], timeout=CHECK_TIMEOUT_SECONDS)
-    if any(node_name in reply for reply in replies):
+    if any(node_name in reply for reply in replies or []):  # ping asks for replies: never None
         return None
     return f"worker {node_name} did not answer a ping within {CHECK_TIMEOUT_SECONDS:g} s"
 

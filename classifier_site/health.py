@@ -106,7 +106,7 @@ class ReadinessView(APIView):
     )
     def get(self, request: Request) -> Response:
         database, redis_problem = _check_database(), _check_redis()
-        checks = {
+        checks: dict[str, dict] = {
             "database": {"ok": database is None, "detail": database or "answered"},
             "redis": {"ok": redis_problem is None, "detail": redis_problem or "answered"},
         }

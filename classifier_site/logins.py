@@ -31,6 +31,7 @@ def locked_out(
         f"too many failed sign-ins for this username from your address: try again in "
         f"{_duration(seconds)}"
     )
+    response: HttpResponse
     if request.get_preferred_type(["text/html", "application/json"]) == "application/json":
         response = JsonResponse({"detail": detail, "retry_after_seconds": seconds}, status=429)
     else:

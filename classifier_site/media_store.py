@@ -118,9 +118,9 @@ def store_file(name: str, content: bytes, sha256: str) -> str:
     try:
         saved = _create_file(name, content)
         if saved is None:
-            if _is_intact(name, sha256):
+            if _reused(name, sha256):
                 return name
-            default_storage.delete(name)  # a partial write from an interrupted run
+            default_storage.delete(name)  # a partial write, or renamed aside by a purge
             saved = _create_file(name, content)
     except OSError as exc:
         logger.error("cannot store %s: %s", name, exc)
@@ -133,6 +133,20 @@ def store_file(name: str, content: bytes, sha256: str) -> str:
     if (written := _written_here.get()) is not None:
         written.append(saved)
     return saved
+
+
+def _reused(name: str, sha256: str) -> bool:
+    """An intact copy is there: it is marked in use (its modification time) before the
+    caller's row names it, so that a purge running meanwhile keeps it
+    (classifier_site.media_cleanup). False if it is partial or a purge took it."""
+    try:
+        if not _is_intact(name, sha256):
+            return False
+        if isinstance(default_storage, FileSystemStorage):
+            os.utime(default_storage.path(name))
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def _create_file(name: str, content: bytes) -> str | None:

@@ -89,6 +89,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Before anything reads the body: over API_MAX_REQUEST_BYTES is a 413 at once.
     "classifier_site.uploads.RequestBodyLimitMiddleware",
+    # A query parameter given twice, or empty, under /api/ is a 400 naming it.
+    "classifier_site.api.RefuseOddQueryParameters",
     # Serves the admin's static files from gunicorn with far-future caching,
     # so no separate file server is needed on a single host.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -142,7 +144,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": SQLITE_PATH,
+            "NAME": SQLITE_PATH,  # type: ignore[typeddict-item]  # Django takes a Path; the stubs a str
             "CONN_MAX_AGE": DATABASE_CONN_MAX_AGE,
             "OPTIONS": {
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
@@ -298,6 +300,10 @@ BATCH_CHUNK_LOST_AFTER_SECONDS = env_float("BATCH_CHUNK_LOST_AFTER_SECONDS", 300
 # A queued training or evaluation job whose task was sent this long ago is sent
 # again (Redis may have lost it); the job's claim makes the copy a no-op.
 JOB_RESEND_AFTER_SECONDS = env_float("JOB_RESEND_AFTER_SECONDS", 300.0, minimum=1.0)
+# A batch job built over several requests (a draft, appended to) holds at most this many
+# images; a draft nobody appended to or started for this long is deleted by the sweep.
+BATCH_JOB_MAX_IMAGES = env_int("BATCH_JOB_MAX_IMAGES", 100_000, minimum=1)
+BATCH_DRAFT_EXPIRE_HOURS = env_float("BATCH_DRAFT_EXPIRE_HOURS", 24.0, minimum=0.001)
 # Dynamic micro-batching of single predictions (1 = off).
 INFERENCE_MAX_BATCH_SIZE = env_int("INFERENCE_MAX_BATCH_SIZE", 32, minimum=1)
 INFERENCE_MAX_DELAY_SECONDS = env_float("INFERENCE_MAX_DELAY_SECONDS", 0.01, minimum=0.001)
@@ -309,6 +315,54 @@ PRODUCTION_RECHECK_SECONDS = env_float("PRODUCTION_RECHECK_SECONDS", 2.0, minimu
 # How long the readiness check reuses its census of workers (0: a census per request).
 READINESS_WORKERS_CACHE_SECONDS = env_float("READINESS_WORKERS_CACHE_SECONDS", 5.0, minimum=0.0)
 
+# --- Quotas and backpressure (jobs/quotas.py, classifier_site/backpressure.py) -----
+# Per caller (a signed-in user; an anonymous caller by client address, as the rate
+# limits count them): images waiting in their unfinished batch jobs, and jobs of any
+# kind queued or running at once. Over one, a submit is a 429 naming the quota. 0:
+# no limit. Staff have their own limits (default 0: exempt).
+QUOTA_QUEUED_IMAGES = env_int("QUOTA_QUEUED_IMAGES", 200_000, minimum=0)
+QUOTA_ACTIVE_JOBS = env_int("QUOTA_ACTIVE_JOBS", 10, minimum=0)
+QUOTA_ANONYMOUS_QUEUED_IMAGES = env_int("QUOTA_ANONYMOUS_QUEUED_IMAGES", 5_000, minimum=0)
+QUOTA_ANONYMOUS_ACTIVE_JOBS = env_int("QUOTA_ANONYMOUS_ACTIVE_JOBS", 3, minimum=0)
+QUOTA_STAFF_QUEUED_IMAGES = env_int("QUOTA_STAFF_QUEUED_IMAGES", 0, minimum=0)
+QUOTA_STAFF_ACTIVE_JOBS = env_int("QUOTA_STAFF_ACTIVE_JOBS", 0, minimum=0)
+QUOTA_RETRY_AFTER_SECONDS = env_int("QUOTA_RETRY_AFTER_SECONDS", 60, minimum=1)
+# Whole service, for everyone (staff too): images in unfinished batch jobs (counted in
+# the database, so work not yet dispatched counts), messages waiting in the Celery
+# queues on Redis (LLEN), and free space under MEDIA_ROOT for uploads. Over one, a
+# submit (an upload, for the disk) is a 503 with Retry-After. 0: no limit.
+QUEUE_MAX_IMAGES = env_int("QUEUE_MAX_IMAGES", 1_000_000, minimum=0)
+QUEUE_MAX_MESSAGES = env_int("QUEUE_MAX_MESSAGES", 100_000, minimum=0)
+MEDIA_MIN_FREE_BYTES = env_int("MEDIA_MIN_FREE_BYTES", 1024**3, minimum=0)
+OVERLOAD_RETRY_AFTER_SECONDS = env_int("OVERLOAD_RETRY_AFTER_SECONDS", 120, minimum=1)
+
+# --- Retention (predictions/retention.py; `manage.py purge`) -----------------------
+# Days after which stored data is deleted, rows and files together (0: kept forever).
+# Batch inputs: a finished batch job's pixels (3 KB an image), and its items that
+# never got a prediction (cancelled, failed) with their files. Batch jobs: a
+# finished batch job whole (items, predictions, files, the job). Predictions: single
+# predictions (API, dashboard, command) with their uploads. Training images, model
+# versions and the files they use are never deleted; a file several rows name stays
+# until the last goes.
+RETAIN_BATCH_INPUTS_DAYS = env_int("RETAIN_BATCH_INPUTS_DAYS", 7, minimum=0)
+RETAIN_BATCH_JOBS_DAYS = env_int("RETAIN_BATCH_JOBS_DAYS", 0, minimum=0)
+RETAIN_PREDICTIONS_DAYS = env_int("RETAIN_PREDICTIONS_DAYS", 0, minimum=0)
+# Files under media/uploads/ that no row names, older than this, are deleted (a crash
+# between writing a file and committing its row leaves one). No purge deletes a
+# file written or reused within the last hour: an upload may be about to name it.
+RETAIN_ORPHAN_GRACE_HOURS = env_int("RETAIN_ORPHAN_GRACE_HOURS", 24, minimum=1)
+# Rows deleted per transaction (memory and lock time stay bounded).
+RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 1000, minimum=1)
+# How often celery beat runs the purge (it also measures the disk use the overview
+# shows).
+RETENTION_INTERVAL_SECONDS = env_float("RETENTION_INTERVAL_SECONDS", 3600.0, minimum=1.0)
+CELERY_BEAT_SCHEDULE["purge-expired-data"] = {
+    "task": "predictions.tasks.purge_expired",
+    "schedule": RETENTION_INTERVAL_SECONDS,
+}
+# Housekeeping goes to the batch queue, never in front of single predictions.
+CELERY_TASK_ROUTES["predictions.tasks.purge_expired"] = {"queue": "batch"}
+
 # --- REST API ---------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -316,7 +370,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["classifier_site.api.ReadOpenWriteWithPermission"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "classifier_site.schema.ContractAutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
@@ -381,6 +435,9 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Operation ids and tags without the /api/v1 prefix: `batch_jobs_create`, tag
+    # `batch-jobs` (the names of a generated client's functions and modules).
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
     # Three models have a `status` field with different choices: name each enum.
     "ENUM_NAME_OVERRIDES": {
         "JobStatusEnum": "jobs.models.Job.Status",

@@ -121,10 +121,10 @@ def _read_from_start(upload) -> bytes:
     return upload.read()
 
 
-def check_request_pixels(images: Iterable[tuple[str, Callable[[], bytes]]]) -> list[str]:
+def check_request_pixels(images: Iterable[tuple[str, bytes | Callable[[], bytes]]]) -> list[str]:
     """Refuse (RequestTooLarge) a request whose images add up to more than
     API_MAX_REQUEST_PIXELS, from their headers, before any is decoded. `images`:
-    (name, reader) pairs. Returns "name: reason" for each file that is not an image
+    (name, reader or bytes) pairs. Returns "name: reason" for each file that is not an image
     (or too large), which decoding refuses anyway: a caller may refuse it now."""
     limit, total, problems = settings.API_MAX_REQUEST_PIXELS, 0, []
     for name, read in images:
@@ -141,9 +141,9 @@ def check_request_pixels(images: Iterable[tuple[str, Callable[[], bytes]]]) -> l
     return problems
 
 
-def _pixels(read: Callable[[], bytes]) -> tuple[int, str]:
+def _pixels(read: bytes | Callable[[], bytes]) -> tuple[int, str]:
     try:
-        width, height = image_size(read())
+        width, height = image_size(read() if callable(read) else read)
     except InvalidImageError as exc:
         return 0, str(exc)
     return width * height, ""

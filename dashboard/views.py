@@ -12,12 +12,14 @@ from urllib.parse import quote
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, render
 from django.utils._os import safe_join
 from django.views.static import serve
 
-from classifier_site import media
+from classifier_site import disk_usage, media
 from classifier_site.visibility import sees_everything, visible_to
+from jobs import quotas
 from ml_core import config as recipe
 from predictions.models import Prediction
 from training.models import (
@@ -33,6 +35,10 @@ DATASET_PLOTS = ["class_distribution", "sample_images", "pixel_intensity"]
 VERSION_PLOTS = ["confusion_matrix", "roc_curves", "per_class_metrics", "training_curves"]
 # The retrain form shows these recipe knobs first, the others under "More options".
 FIRST_KNOBS = ("epochs", "batch_size")
+# The batch page's parts: small enough that a dropped one costs little to send again.
+PART_FILES = 50
+PART_BYTES = 32 * 1024 * 1024
+PART_FRAMING_BYTES = 1024 * 1024  # multipart headers and boundaries, generously
 # Confusion-matrix cells shaded darker than this get white text.
 DARK_CELL_SHARE = 0.5
 
@@ -84,7 +90,18 @@ def home(request: HttpRequest) -> HttpResponse:
         test_count=counts["test"],
         prediction_count=_predictions_seen_by(request).count(),
         sees_all_predictions=sees_everything(request.user, "predictions.view_prediction"),
+        disk=_disk() if request.user.is_staff else None,  # an operator's concern
     )
+
+
+def _disk() -> dict:
+    """Disk use of media and models as the scheduled purge last measured it (never
+    walked per page view), and the free space of their disks now (one call each)."""
+    return {
+        "usage": disk_usage.latest(),
+        "media_free": disk_usage.free_bytes(settings.MEDIA_ROOT),
+        "models_free": disk_usage.free_bytes(settings.MODELS_DIR),
+    }
 
 
 @predicting
@@ -107,7 +124,28 @@ def batch(request: HttpRequest) -> HttpResponse:
         production=ModelVersion.production(),
         max_files=settings.API_MAX_FILES,
         max_upload_bytes=settings.API_MAX_UPLOAD_BYTES,
+        max_images=settings.BATCH_JOB_MAX_IMAGES,
+        # A selection goes in parts that each fit one request's limits (a file larger
+        # than a part's bytes goes alone; its own limit is API_MAX_UPLOAD_BYTES).
+        part_files=min(settings.API_MAX_FILES, PART_FILES),
+        part_bytes=max(
+            min(settings.API_MAX_REQUEST_BYTES - PART_FRAMING_BYTES, PART_BYTES),
+            settings.API_MAX_UPLOAD_BYTES,
+        ),
+        quota=_quota(request, "batch-quota", images=True),
     )
+
+
+def _quota(request: HttpRequest, element_id: str, *, images: bool) -> dict:
+    """The visitor's limits and what they use of them (jobs.quotas), in words."""
+    caller = quotas.caller_of(request)
+    limits, used = quotas.limits_for(caller), quotas.usage(caller)
+    lines = []
+    if images and limits["queued_images"]:
+        lines.append(f"{used['queued_images']:,} of {limits['queued_images']:,} images waiting")
+    if limits["active_jobs"]:
+        lines.append(f"{used['active_jobs']} of {limits['active_jobs']} jobs queued or running")
+    return {"id": element_id, "lines": lines}
 
 
 def _class_labels(request: HttpRequest) -> list[str]:
@@ -154,6 +192,7 @@ def retrain(request: HttpRequest) -> HttpResponse:
         "retrain.html",
         "retrain",
         can_retrain=request.user.has_perm("jobs.add_job"),
+        quota=_quota(request, "retrain-quota", images=False),
         show_submitters=request.user.is_staff,
         included_train_images=TrainingImage.objects.filter(
             split=TrainingImage.Split.TRAIN, status=TrainingImage.Status.INCLUDED
@@ -201,7 +240,7 @@ def _per_class_rows(metrics: dict) -> list[dict]:
 def _confusion_rows(metrics: dict) -> list[dict]:
     """Each true class's row, every cell with its share of that row (for shading)."""
     names, matrix = metrics.get("class_names") or [], metrics.get("confusion_matrix") or []
-    rows = []
+    rows: list[dict] = []
     for true_label, counts in zip(names, matrix, strict=False):
         total = sum(counts) or 1
         cells = [
@@ -260,7 +299,7 @@ def visualizations(request: HttpRequest) -> HttpResponse:
     )
 
 
-def media_file(request: HttpRequest, path: str) -> HttpResponse:
+def media_file(request: HttpRequest, path: str) -> HttpResponseBase:
     """A stored image, for a URL signed by classifier_site.media (made only for rows
     the caller may see) that has not expired. Django streams the file itself, or,
     with MEDIA_ACCEL_REDIRECT, hands it to the web server's internal location."""
@@ -272,12 +311,13 @@ def media_file(request: HttpRequest, path: str) -> HttpResponse:
         )
     if not Path(safe_join(settings.MEDIA_ROOT, path)).is_file():  # refuses ../
         return JsonResponse({"detail": "no such image"}, status=404)
+    response: HttpResponseBase
     if settings.MEDIA_ACCEL_REDIRECT:
         response = HttpResponse()
         del response["Content-Type"]  # the web server sets the file's own
         response["X-Accel-Redirect"] = settings.MEDIA_ACCEL_REDIRECT + quote(path)
     else:
-        response = serve(request, path, document_root=settings.MEDIA_ROOT)
+        response = serve(request, path, document_root=str(settings.MEDIA_ROOT))
     # Only this caller's browser may keep it, and not beyond the link's expiry.
     response["Cache-Control"] = f"private, max-age={left}"
     return response

@@ -195,7 +195,8 @@ def lzma_bomb(inflated: int = 64 * 1024 * 1024) -> bytes:
     """One LZMA member (method 14, with zip's 4-byte LZMA header) of `inflated` zeros."""
     compressor = lzma.LZMACompressor(format=lzma.FORMAT_RAW,
                                      filters=[{"id": lzma.FILTER_LZMA1}])  # fmt: skip
-    properties = lzma._encode_filter_properties({"id": lzma.FILTER_LZMA1})
+    # A private function of the lzma module, which typeshed leaves out
+    properties = lzma._encode_filter_properties({"id": lzma.FILTER_LZMA1})  # type: ignore[attr-defined]
     header = struct.pack("<BBH", 9, 4, len(properties)) + properties
     payload = header + _compressed_zeros(inflated, compressor)
     return raw_zip(

@@ -137,9 +137,10 @@ def failure_recorded(job: Job) -> Iterator[None]:
 
 
 def request_cancel(job: Job) -> Job:
-    """Cancel a job: a queued one at once, a running one cooperatively."""
+    """Cancel a job: a draft or a queued one at once, a running one cooperatively.
+    (A cancelled draft's items are its app's to delete: predictions.batch.)"""
     Job.objects.filter(pk=job.pk).exclude(status__in=Job.TERMINAL).update(cancel_requested=True)
-    Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(
+    Job.objects.filter(pk=job.pk, status__in=[Job.Status.QUEUED, Job.Status.DRAFT]).update(
         status=Job.Status.CANCELLED, message="cancelled", finished_at=timezone.now()
     )
     if job.kind == Job.Kind.BATCH_INFERENCE:
@@ -155,6 +156,30 @@ def set_priority(job: Job, priority: str) -> bool:
         Job.objects.filter(pk=job.pk).exclude(status__in=Job.TERMINAL).update(priority=priority)
     )
     return bool(updated)
+
+
+def draft_grew(job_id: int, total: int) -> None:
+    """A draft received more images: its new size, and the time it was last touched
+    (heartbeat_at, which for a draft dates its last append: see expired_drafts)."""
+    Job.objects.filter(pk=job_id, status=Job.Status.DRAFT).update(
+        total=total, heartbeat_at=timezone.now(), message=f"draft: {total} images received"
+    )
+
+
+def start_draft(job_id: int, **fields) -> bool:
+    """A draft becomes a queued job (its chunks are then queued by its app); False if
+    it is no longer a draft (started, cancelled or expired meanwhile)."""
+    now = timezone.now()
+    updated = Job.objects.filter(pk=job_id, status=Job.Status.DRAFT).update(
+        status=Job.Status.QUEUED, message="queued", heartbeat_at=now, **fields
+    )
+    return bool(updated)
+
+
+def expired_drafts() -> list[Job]:
+    """Drafts nobody appended to or started for BATCH_DRAFT_EXPIRE_HOURS."""
+    before = timezone.now() - timedelta(hours=settings.BATCH_DRAFT_EXPIRE_HOURS)
+    return list(Job.objects.filter(status=Job.Status.DRAFT, heartbeat_at__lt=before))
 
 
 def discard(job: Job) -> None:

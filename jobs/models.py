@@ -17,6 +17,9 @@ class Job(models.Model):
         EVALUATION = "evaluation", "Evaluation"
 
     class Status(models.TextChoices):
+        # A batch job still receiving its images over several requests: no task runs
+        # for it, recovery never picks it, and it expires if left untouched.
+        DRAFT = "draft", "Draft"
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
         SUCCEEDED = "succeeded", "Succeeded"
@@ -30,7 +33,7 @@ class Job(models.Model):
 
     TERMINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED})
     # The order chunks are dispatched in (jobs.scheduling): a higher rank first.
-    PRIORITY_RANK = {Priority.LOW: 0, Priority.NORMAL: 1, Priority.HIGH: 2}
+    PRIORITY_RANK: dict[str, int] = {Priority.LOW: 0, Priority.NORMAL: 1, Priority.HIGH: 2}
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
@@ -73,6 +76,11 @@ class Job(models.Model):
         default=Priority.NORMAL,
         help_text="Chunks of a higher priority are dispatched first; only staff set high.",
     )
+    # An anonymous submitter's client address, as a keyed hash (jobs.quotas): their
+    # quotas count their unfinished jobs by it. Blank for a signed-in submitter's.
+    client_key = models.CharField(max_length=64, blank=True, editable=False, db_index=True)
+    # When retention cleared a finished batch job's inputs (predictions.retention).
+    inputs_purged_at = models.DateTimeField(null=True, blank=True, editable=False)
     cancel_requested = models.BooleanField(default=False)
     attempts = models.PositiveSmallIntegerField(default=0)
     celery_task_id = models.CharField(max_length=64, blank=True)

@@ -9,6 +9,9 @@ lost, and none is failed for waiting.
   time since its last progress: a backlogged job waits for a dispatch slot.
   Lost chunks are dispatched again (jobs.scheduling.recover_chunks), and its app
   is asked about a job that has been silent (an upload that stopped part way).
+- A draft (a batch job still receiving its images) holds no chunks and is never
+  dispatched or sent again; one left untouched for BATCH_DRAFT_EXPIRE_HOURS is
+  deleted, with its files, by its app.
 
 How a kind of job is queued again is its app's business: training and predictions
 each register theirs when Django loads them (their AppConfig.ready), so this app
@@ -33,16 +36,18 @@ class Resumer:
     # A job claimed by one task: queues that task again, by name. A job made of
     # chunks: checks a silent job (fails one whose upload stopped; makes chunks for
     # one from before chunks were rows).
-    resume: Callable[[Job], None]
+    resume: Callable[[Job], object]
     chunked: bool
 
 
 _resumers: dict[str, Resumer] = {}
+# How an app deletes an abandoned draft of its kind, with its rows and files.
+_draft_discarders: dict[str, Callable[[Job], None]] = {}
 
 
 def register(
     kind: str,
-    resume: Callable[[Job], None],
+    resume: Callable[[Job], object],
     *,
     send_chunk: scheduling.ChunkSender | None = None,
 ) -> None:
@@ -54,9 +59,28 @@ def register(
         scheduling.register_chunk_sender(kind, send_chunk)
 
 
+def register_draft_discarder(kind: str, discard: Callable[[Job], None]) -> None:
+    """Say how an expired draft of `kind` is deleted (call it from AppConfig.ready)."""
+    _draft_discarders[kind] = discard
+
+
+def expire_drafts() -> int:
+    """Delete the drafts left untouched for BATCH_DRAFT_EXPIRE_HOURS; how many."""
+    expired = 0
+    for job in lifecycle.expired_drafts():
+        discard = _draft_discarders.get(job.kind)
+        if discard is not None:
+            logger.warning("draft job %s expired: deleted", job.pk)
+            discard(job)
+            expired += 1
+    return expired
+
+
 def recover_stale_jobs() -> dict[str, int]:
-    """Returns how many jobs (or chunks) each outcome had."""
+    """Returns how many jobs (or chunks) each outcome had (and how many drafts
+    expired, which the sweep deletes too)."""
     outcomes: Counter[str] = Counter()
+    outcomes["expired"] = expire_drafts()
     claimed_kinds = [kind for kind in Job.Kind.values if not _is_chunked(kind)]
     for job in lifecycle.stale_jobs(claimed_kinds):
         outcome = lifecycle.recover(job)

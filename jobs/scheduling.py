@@ -7,8 +7,9 @@ the jobs submitted before it. Each freed slot goes to:
 
 1. the highest priority (Job.priority, plus one level per JOB_PRIORITY_AGING_SECONDS
    a job has waited unserved, so a low job is never starved);
-2. then the user served least recently (round-robin by user; anonymous callers
-   share one turn);
+2. then the user served least recently (round-robin by user: a signed-in user by
+   their id, an anonymous caller by their address's keyed hash, Job.client_key,
+   the key jobs.quotas counts them by; jobs with neither share one turn);
 3. then that user's job served least recently (round-robin by job).
 
 Dispatch runs when a job's chunks are stored, when a chunk is done (its task,
@@ -91,8 +92,11 @@ def dispatch() -> list[JobChunk]:
     return picked
 
 
-def _user(job: Job) -> int | None:
-    return job.submitted_by_id  # None: every anonymous caller shares one turn
+def _user(job: Job) -> str:
+    """Whose turn a job's chunks take: its submitter's, or its anonymous caller's."""
+    if job.submitted_by_id is not None:
+        return f"user {job.submitted_by_id}"
+    return f"client {job.client_key}"  # blank: jobs of no known caller share one turn
 
 
 def _rank(job: Job, now: datetime) -> int:
@@ -122,8 +126,8 @@ def _pick(now: datetime) -> list[JobChunk]:
             .annotate(count=Count("id"))
         )
     )
-    per_user = Counter()
-    user_served: dict[int | None, datetime] = {}
+    per_user: Counter[str] = Counter()
+    user_served: dict[str, datetime] = {}
     for job in jobs.values():
         per_user[_user(job)] += per_job[job.pk]
         user_served[_user(job)] = max(user_served.get(_user(job), NEVER), job.served_at or NEVER)

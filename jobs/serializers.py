@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from rest_framework import serializers
 
 from classifier_site.api import StrictSerializer
@@ -24,7 +26,14 @@ class JobSerializer(serializers.ModelSerializer):
     """A job as its viewers see it; `error` is short (the traceback stays in the
     admin), and the submitter's name is shown to staff only (null to others)."""
 
-    model_version = serializers.SlugRelatedField(slug_field="number", read_only=True)
+    # Any: the jobs app may not import training's ModelVersion (tests/test_import_graph.py)
+    model_version: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
+        slug_field="number",
+        read_only=True,
+        allow_null=True,
+        help_text="The number of the version it predicts with (batch inference), "
+        "evaluates (evaluation) or created (training); null until there is one.",
+    )
     submitted_by = serializers.SerializerMethodField(
         help_text="The submitter's username, shown to staff only; null to others."
     )

@@ -30,7 +30,9 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
 
     queryset = Job.objects.select_related("model_version", "submitted_by")
     serializer_class = JobSerializer
-    cancel_permission_classes = [permissions.IsAuthenticated]
+    cancel_permission_classes: list[type[permissions.BasePermission]] = [
+        permissions.IsAuthenticated
+    ]
 
     @extend_schema(request=None, responses={200: JobSerializer, 403: OpenApiResponse()})
     @action(detail=True, methods=["post"])

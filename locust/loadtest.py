@@ -36,6 +36,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -57,7 +58,7 @@ DOCS_BEGIN = "<!-- loadtest-results:begin -->"
 DOCS_END = "<!-- loadtest-results:end -->"
 MIXED = ["ApiClient", "DashboardViewer", "BatchSubmitter", "Curator"]
 WARM_UP_SECONDS = 300
-TARGET = {"scenario": "predict-50", "p95_ms": 150, "requests_per_second": 300}
+TARGET: dict[str, Any] = {"scenario": "predict-50", "p95_ms": 150, "requests_per_second": 300}
 
 
 @dataclass(frozen=True)

@@ -75,9 +75,11 @@ class Images:
         return name, encode_png(pixels), self.class_names[self.labels[index]]
 
 
-images: Images | None = None
+images: Images  # loaded by load_images_and_tokens, before any user starts
 tokens: list[str] = []
 token_counter = itertools.count()
+# A form field: a value, or (file name, content, content type)
+FormField = tuple[str, str | tuple[str, bytes, str]]
 
 
 @events.init.add_listener
@@ -89,7 +91,7 @@ def load_images_and_tokens(environment, **kwargs) -> None:
         tokens = [line.strip() for line in Path(tokens_file).read_text().split() if line.strip()]
 
 
-def multipart(fields: list[tuple[str, object]]) -> tuple[bytes, dict[str, str]]:
+def multipart(fields: list[FormField]) -> tuple[bytes, dict[str, str]]:
     body, content_type = encode_multipart_formdata(fields)
     return body, {"Content-Type": content_type}
 
@@ -106,9 +108,14 @@ class ServiceUser(FastHttpUser):
     def get(self, path: str, name: str | None = None, headers: dict | None = None):
         return self.client.get(path, headers={**self.headers, **(headers or {})}, name=name)
 
-    def post_files(self, path: str, fields: list[tuple[str, object]], name: str | None = None):
+    def post_files(self, path: str, fields: list[FormField], name: str | None = None):
         body, headers = multipart(fields)
-        return self.client.post(path, data=body, headers={**self.headers, **headers}, name=name)
+        return self.client.post(
+            path,
+            data=body,  # type: ignore[arg-type]  # bytes are sent as they are; the stub says str
+            headers={**self.headers, **headers},
+            name=name,
+        )
 
 
 class DashboardViewer(ServiceUser):
@@ -217,7 +224,7 @@ class Curator(ServiceUser):
     def upload_training_images(self) -> None:
         # One class per upload, as a curator adds examples of one class at a time.
         label = random.randrange(len(images.class_names))
-        fields: list[tuple[str, object]] = []
+        fields: list[FormField] = []
         for _ in range(CURATOR_IMAGES):
             name, content, class_name = images.next(label)
             fields.append(("images", (name, content, "image/png")))

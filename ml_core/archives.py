@@ -101,7 +101,10 @@ class ZipReader:
         self.label = display_name(str(name))
         self.limits = limits
         # A path is opened here and closed by close(); an open file stays the caller's.
-        self._owned = None if opened else Path(source).open("rb")  # noqa: SIM115
+        self._owned: BinaryIO | None = None
+        if not hasattr(source, "read"):
+            self._owned = Path(source).open("rb")  # noqa: SIM115
+        # mypy narrows `source` to a path only where it lacks .read, not to the file here
         self._file: BinaryIO = self._owned or source  # type: ignore[assignment]
         try:
             self._count_entries()

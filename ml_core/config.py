@@ -163,7 +163,7 @@ class Knob:
     """One recipe knob as declared on TrainingConfig."""
 
     name: str
-    type: type  # int, float, bool or str
+    type: type[Any]  # int, float, bool or str
     default: Any
     help: str
     minimum: float | None = None
@@ -193,6 +193,9 @@ class Knob:
             return f"{self.name} must be one of {', '.join(self.choices)}"
         if isinstance(value, bool) or not isinstance(value, self.type | int):
             return f"{self.name} must be {'an integer' if self.type is int else 'a number'}"
+        # __post_init__ made sure that a number has both bounds
+        assert self.minimum is not None
+        assert self.maximum is not None
         # NaN fails every comparison; infinities fail the bounds.
         if self.minimum <= value <= self.maximum:
             return None

@@ -304,7 +304,9 @@ class ClassFolderReader:
                 entries.append(ClassFolderEntry(relative.parts[-2], relative.name, file))
         return entries
 
-    def _zip_entries(self, source: Path | BinaryIO, limits: ZipLimits) -> list[ClassFolderEntry]:
+    def _zip_entries(
+        self, source: str | Path | BinaryIO, limits: ZipLimits
+    ) -> list[ClassFolderEntry]:
         try:
             self._zip = ZipReader(source, limits, label=str(self.path))
         except ArchiveError as exc:

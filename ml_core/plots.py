@@ -198,7 +198,7 @@ def _confusion_sentence(matrix: np.ndarray, names: Sequence[str]) -> str:
     mistakes = matrix.copy()
     np.fill_diagonal(mistakes, 0)
     if mistakes.any():
-        true, predicted = np.unravel_index(int(mistakes.argmax()), mistakes.shape)
+        true, predicted = map(int, np.unravel_index(int(mistakes.argmax()), mistakes.shape))
         count = int(mistakes[true, predicted])
         sentence += (
             f" The most frequent confusion is {names[true]} taken for {names[predicted]}: "
@@ -261,7 +261,7 @@ def _roc_sentence(aucs: dict[str, float], class_names: Sequence[str], count: int
             f"No ROC curve can be drawn from {count} test images: every class needs images "
             "of its own and of other classes."
         )
-    best, worst = max(aucs, key=aucs.get), min(aucs, key=aucs.get)
+    best, worst = max(aucs, key=aucs.__getitem__), min(aucs, key=aucs.__getitem__)
     sentence = (
         f"One-vs-rest ROC curves of {len(aucs)} classes over {count} test images; the mean "
         f"area under the curve is {np.mean(list(aucs.values())):.3f} (0.500 is chance, "
@@ -312,7 +312,7 @@ def _per_class_sentence(metrics: dict[str, Any]) -> str:
     per_class = metrics["per_class"]
     names = list(metrics["class_names"])
     f1 = {name: per_class[name]["f1"] for name in names}
-    best, worst = max(names, key=f1.get), min(names, key=f1.get)
+    best, worst = max(names, key=f1.__getitem__), min(names, key=f1.__getitem__)
     sentence = (
         f"Macro-averaged over {len(names)} classes: precision {metrics['precision_macro']:.3f}, "
         f"recall {metrics['recall_macro']:.3f}, F1 {metrics['f1_macro']:.3f}. The best F1 is "

@@ -267,7 +267,7 @@ def _schedule_callbacks(
 
 def _calibrate(
     model: keras.Model, images: np.ndarray, labels: np.ndarray
-) -> tuple[dict[str, float], dict[str, float]]:
+) -> tuple[dict[str, float], dict[str, float | str]]:
     """Fit the temperature on validation images; (validation metrics, calibration)."""
     probabilities = model.predict(images, batch_size=EVALUATION_BATCH_SIZE, verbose=0)
     temperature = fit_temperature(probabilities, labels)
@@ -280,7 +280,11 @@ def _calibrate(
         "ece_uncalibrated": expected_calibration_error(probabilities, labels),
         "ece": expected_calibration_error(calibrated, labels),
     }
-    calibration = {"method": "temperature", "temperature": temperature, "fitted_on": "validation"}
+    calibration: dict[str, float | str] = {
+        "method": "temperature",
+        "temperature": temperature,
+        "fitted_on": "validation",
+    }
     return validation_metrics, calibration
 
 

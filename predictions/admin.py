@@ -41,11 +41,11 @@ class PredictionAdmin(admin.ModelAdmin):
     list_display_links = ["thumbnail", "id"]
     list_filter = ["top_label", "source", "model_version"]
     search_fields = ["top_label", "image_sha256", "original_name"]
-    fields = readonly_fields = [
+    fields = readonly_fields = (
         "preview",
         "correct_it",
         *(field.name for field in Prediction._meta.fields if field.name != "image"),
-    ]
+    )
     actions = ["add_to_training"]
 
     def has_add_permission(self, request) -> bool:

@@ -43,9 +43,24 @@ class Prediction(models.Model):
         "BatchItem", null=True, blank=True, on_delete=models.CASCADE, related_name="prediction"
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # The rows media_cleanup searches for a file name (see the index below).
+    file_rows = models.Q(batch_item__isnull=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # Retention asks which rows still name a file (classifier_site.media_cleanup).
+        # A batch prediction's file is its item's (BatchItem.image is indexed), so
+        # only single predictions are indexed by file: batch inserts pay nothing.
+        indexes = [
+            # With batch_item (always NULL here) as a second column, SQLite prefers it
+            # to the unique index on batch_item alone, which matches every single
+            # prediction; PostgreSQL seeks on image.
+            models.Index(
+                fields=["image", "batch_item"],
+                name="prediction_single_image_idx",
+                condition=models.Q(batch_item__isnull=True),
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.top_label} {self.confidence:.0%} (v{self.model_version_id})"
@@ -68,9 +83,28 @@ class BatchItem(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["job", "position"], name="unique_job_position")
         ]
+        indexes = [models.Index(fields=["image"], name="batchitem_image_idx")]
 
     def __str__(self) -> str:
         return f"job {self.job_id} #{self.position}"
+
+
+class BatchPart(models.Model):
+    """One request that appended images to a draft batch job: its client-chosen key
+    makes re-sending a part (after a dropped connection) add nothing."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="batch_parts")
+    key = models.CharField(max_length=64)
+    first = models.PositiveIntegerField(help_text="The position of its first image.")
+    count = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["job", "first"]
+        constraints = [models.UniqueConstraint(fields=["job", "key"], name="unique_job_part_key")]
+
+    def __str__(self) -> str:
+        return f"job {self.job_id} part {self.key}"
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ the caller.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import redis
 from celery.exceptions import TimeoutError as CeleryTimeoutError
 from django.conf import settings
@@ -43,7 +45,7 @@ def predict_image(
 
 
 def predict_images_now(
-    images: list[tuple[str, Content]], source: str = Prediction.Source.API, user=None
+    images: Sequence[tuple[str, Content]], source: str = Prediction.Source.API, user=None
 ) -> list[PredictionAnswer]:
     """Predict a few images synchronously, in order.
 

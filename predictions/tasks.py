@@ -8,7 +8,7 @@ from django.conf import settings
 
 from classifier_site.celery_results import store_successes
 from jobs.models import Job
-from predictions import batch, inference, wire
+from predictions import batch, inference, retention, wire
 
 
 @shared_task
@@ -39,3 +39,11 @@ def predict_images(requests) -> None:
             for request, answer in zip(requests, answers, strict=True)
         ],
     )
+
+
+@shared_task
+def purge_expired() -> dict:
+    """Delete what is past its retention period (predictions.retention), then measure
+    the disk use the overview shows; celery beat runs it every
+    RETENTION_INTERVAL_SECONDS."""
+    return retention.run_scheduled()

@@ -18,6 +18,7 @@ QUEUE_OF = {
     predictions_enqueue.PREDICT_BATCH_CHUNK: "batch",
     predictions_enqueue.PREDICT_IMAGES: "inference",
     "jobs.tasks.recover_stale_jobs": "inference",
+    "predictions.tasks.purge_expired": "batch",
 }
 
 

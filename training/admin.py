@@ -62,7 +62,7 @@ class TrainingImageAdmin(admin.ModelAdmin):
         # The label must name a known class here too (a new class: the bulk action).
         form = super().get_form(request, obj, change, **kwargs)
 
-        class CheckedLabelForm(form):
+        class CheckedLabelForm(form):  # type: ignore[misc, valid-type]  # a class made at run time
             def clean_label(self):
                 label = self.cleaned_data["label"]
                 check_label(label, allow_new=False)

@@ -20,7 +20,10 @@ GENERATE_DATASET_PLOTS = "training.tasks.generate_dataset_plots"
 GENERATE_TRAINING_PLOT = "training.tasks.generate_training_plot"
 GENERATE_EVALUATION_PLOTS = "training.tasks.generate_evaluation_plots"
 
-_RUNS = {Job.Kind.TRAINING: RUN_TRAINING_JOB, Job.Kind.EVALUATION: RUN_EVALUATION_JOB}
+_RUNS: dict[str, str] = {
+    Job.Kind.TRAINING: RUN_TRAINING_JOB,
+    Job.Kind.EVALUATION: RUN_EVALUATION_JOB,
+}
 
 
 def run_job_after_commit(job: Job) -> None:

@@ -27,7 +27,8 @@ class LabelForm(forms.Form):
     new_class = forms.BooleanField(required=False, label="This is a new class")
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data  # what Form.clean returns (the stubs say it may be None)
         if "label" in data:
             try:
                 check_label(data["label"], allow_new=data.get("new_class", False))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -80,7 +80,7 @@ def store_candidates(
     candidates: Iterable[Candidate],
     source: str,
     summary: ImportSummary,
-    on_progress: Callable[[int], None] = lambda count: None,
+    on_progress: Callable[[int], object] = lambda count: None,
 ) -> ImportSummary:
     for chunk in _chunks(candidates):
         by_hash = {candidate.sha256: candidate for candidate in chunk}
@@ -133,7 +133,7 @@ def cifar_candidates(dataset: CifarDataset) -> Iterator[Candidate]:
 
 
 def import_cifar_dataset(
-    dataset: CifarDataset, on_progress: Callable[[int], None] = lambda count: None
+    dataset: CifarDataset, on_progress: Callable[[int], object] = lambda count: None
 ) -> ImportSummary:
     for name in dataset.class_names:
         validate_label(name)
@@ -158,7 +158,7 @@ def _folder_candidates(
     reader: ClassFolderReader,
     split: str,
     summary: ImportSummary,
-    on_progress: Callable[[int], None],
+    on_progress: Callable[[int], object],
 ) -> Iterator[Candidate]:
     for entry in reader.entries:
         try:
@@ -177,7 +177,7 @@ def import_class_folder(
     split: str,
     *,
     allow_new: bool,
-    on_progress: Callable[[int], None] = lambda count: None,
+    on_progress: Callable[[int], object] = lambda count: None,
 ) -> ImportSummary:
     """Import `<class>/<image>` files; undecodable files and bad labels are rejected.
 
@@ -199,7 +199,7 @@ def _is_valid(label: str) -> bool:
 
 
 def import_uploads(
-    files: list[tuple[str, Content]],
+    files: Sequence[tuple[str, Content]],
     label: str,
     split: str,
     summary: ImportSummary | None = None,
@@ -221,7 +221,7 @@ def import_uploads(
 
 
 def _upload_candidates(
-    files: list[tuple[str, Content]],
+    files: Sequence[tuple[str, Content]],
     label: str,
     split: str,
     summary: ImportSummary,

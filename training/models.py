@@ -15,6 +15,8 @@ from classifier_site.visibility import sees_everything
 LABEL_MAX_LENGTH = 64
 # Matched with fullmatch: `$` would also accept a trailing newline.
 _LABEL_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]*")
+# The same, as the OpenAPI schema states it (ECMA regex: `$` is the end of the text).
+LABEL_SCHEMA_PATTERN = rf"^{_LABEL_PATTERN.pattern}$"
 
 
 def validate_label(value: str) -> None:

@@ -225,7 +225,7 @@ def train_new_version(
 
     # The metrics are those of the probabilities served: calibrated as Predictor does.
     raw = result.model.predict(to_model_input(test_set.pixels), batch_size=256, verbose=0)
-    temperature = result.calibration["temperature"]
+    temperature = float(result.calibration["temperature"])  # the dict also holds text
     metrics = evaluate(test_set.labels, apply_temperature(raw, temperature), class_names)
     metrics["ece_uncalibrated"] = expected_calibration_error(raw, test_set.labels)
     metrics["temperature"] = temperature

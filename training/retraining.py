@@ -141,10 +141,9 @@ def run_training(job: Job) -> None:
 
 def run_evaluation(job: Job) -> None:
     """Evaluate the job's version on the test split of now and finish the job."""
-    metrics = evaluate_version(job.model_version)
-    lifecycle.succeed(
-        job,
-        f"v{job.model_version.number}: accuracy {metrics['accuracy']:.4f}",
-        result=metrics,
-    )
-    queue_evaluation_plots(job.model_version.pk)
+    version = job.model_version
+    if version is None:  # fails the job (tasks.run_evaluation_job), saying why
+        raise ValueError("an evaluation job needs the version it evaluates")
+    metrics = evaluate_version(version)
+    lifecycle.succeed(job, f"v{version.number}: accuracy {metrics['accuracy']:.4f}", result=metrics)
+    queue_evaluation_plots(version.pk)

@@ -43,7 +43,7 @@ def _store(plot: Plot, model_version: ModelVersion | None = None) -> Visualizati
                 "model_version": model_version,
             },
         )
-    if previous is not None and previous.image.name != name:
+    if previous is not None and previous.image.name and previous.image.name != name:
         default_storage.delete(previous.image.name)
     return visualization
 

@@ -5,7 +5,7 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from jobs.models import Job
+from jobs.models import Job, JobChunk
 from ml_core.preprocessing import encode_png
 from tests.api.conftest import client_for
 from training.models import ModelVersion
@@ -89,3 +89,23 @@ def test_staff_raise_a_queued_jobs_priority_its_submitter_may_not(
     assert raised.status_code == 200, raised.content
     assert raised.json()["priority"] == "high"
     assert Job.objects.get(pk=job_id).priority == "high"
+
+
+def test_a_drafts_priority_is_given_at_creation_and_kept_when_it_starts(
+    staff, viewer, production, mini_dataset
+):
+    refused = viewer.post("/api/v1/batch-jobs/", {"draft": True, "priority": "high"}, format="json")
+    assert refused.status_code == 403 and refused.json() == REFUSED
+    created = staff.post("/api/v1/batch-jobs/", {"draft": True, "priority": "high"}, format="json")
+    assert created.status_code == 201, created.content
+    job_id = created.json()["id"]
+    assert created.json()["priority"] == "high"
+    appended = staff.post(
+        f"/api/v1/batch-jobs/{job_id}/files/", {"images": files(mini_dataset)}, format="multipart"
+    )
+    assert appended.status_code == 201, appended.content
+    assert not JobChunk.objects.filter(job_id=job_id).exists()  # a draft is never dispatched
+    started = staff.post(f"/api/v1/batch-jobs/{job_id}/start/")
+    assert started.status_code == 202, started.content
+    assert started.json()["priority"] == "high"
+    assert list(JobChunk.objects.filter(job_id=job_id).values_list("start", "stop")) == [(0, 2)]

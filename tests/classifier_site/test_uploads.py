@@ -10,9 +10,11 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from classifier_site.uploads import offload
+from classifier_site.uploads import RequestTooLarge, check_request_pixels, offload
+from ml_core.preprocessing import encode_png
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,6 +43,17 @@ def test_offload_returns_the_result_or_raises_the_exception():
     assert offload(sum, [1, 2, 3]) == 6
     with pytest.raises(ValueError, match="not a number"):
         offload(int, "not a number")
+
+
+def test_request_pixels_are_read_from_bytes_or_from_readers(settings):
+    """A batch's UploadedImage.content may be the bytes or a reader (media_store.Content)."""
+    settings.API_MAX_REQUEST_PIXELS = 2 * 32 * 32
+    png = encode_png(np.zeros((32, 32, 3), np.uint8))
+    problems = check_request_pixels([("a.png", png), ("b.png", lambda: png), ("c.txt", b"text")])
+    assert len(problems) == 1
+    assert problems[0].startswith("c.txt: ")
+    with pytest.raises(RequestTooLarge):
+        check_request_pixels([("a.png", png), ("b.png", lambda: png), ("d.png", png)])
 
 
 # Run in a fresh interpreter: gevent must patch the standard library before anything

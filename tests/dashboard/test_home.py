@@ -1,5 +1,6 @@
 import pytest
 
+from classifier_site import disk_usage
 from predictions.models import Prediction
 from training.models import ModelVersion
 
@@ -59,3 +60,20 @@ def test_prediction_counts_are_of_the_visitors_own(client, sign_in):
     client.logout()
     sign_in("view_prediction", username="auditor")
     assert "Predictions stored: 3 " in client.get("/").content.decode()
+
+
+def test_disk_use_is_the_scheduled_measurement_never_a_walk_per_view(client, settings, sign_in):
+    assert 'id="disk-use"' not in client.get("/").content.decode()  # for staff only
+    sign_in(staff=True)
+    content = client.get("/").content.decode()
+    assert "Media and models: not measured yet" in content
+    (settings.MEDIA_ROOT / "uploads").mkdir(parents=True)
+    (settings.MEDIA_ROOT / "uploads" / "a.png").write_bytes(b"x" * 2048)
+    (settings.MODELS_DIR / "v1").mkdir(parents=True)
+    (settings.MODELS_DIR / "v1" / "model.keras").write_bytes(b"x" * 3 * 1024 * 1024)
+    disk_usage.record()  # what the scheduled purge does
+    (settings.MEDIA_ROOT / "uploads" / "b.png").write_bytes(b"x" * 2048)
+    content = client.get("/").content.decode()
+    assert "Media (uploads, training images, plots): 2.0\xa0KB in 1 files" in content
+    assert "Models: 3.0\xa0MB in 1 files" in content
+    assert "free on its disk" in content and "by the scheduled purge" in content

@@ -1,5 +1,6 @@
 import pytest
 
+from jobs.models import Job
 from ml_core import config as recipe
 
 pytestmark = pytest.mark.django_db
@@ -28,3 +29,11 @@ def test_the_submitter_column_is_for_staff_only(client, sign_in):
     sign_in(staff=True)
     content = client.get("/retrain/").content.decode()
     assert "<th>By</th>" in content and 'data-show-submitters="true"' in content
+
+
+def test_the_form_states_the_jobs_quota(client, sign_in, settings):
+    settings.QUOTA_ACTIVE_JOBS = 2
+    user = sign_in("add_job")
+    Job.objects.create(kind=Job.Kind.TRAINING, submitted_by=user, status="running")
+    content = client.get("/retrain/").content.decode()
+    assert "Your quota: 1 of 2 jobs queued or running." in content

@@ -122,3 +122,16 @@ def test_a_chunk_is_claimed_once_unless_its_worker_was_lost(settings):
     assert again is not None and again.attempts == 2
     scheduling.finish_chunk(again)
     assert scheduling.claim_chunk(job.pk, 0) is None
+
+
+def test_anonymous_callers_are_told_apart_by_their_client_key(settings):
+    """Each anonymous caller (Job.client_key, as the quotas count them) has a turn and
+    a per-user bound of their own; jobs of no known caller share one."""
+    settings.BATCH_CHUNKS_IN_FLIGHT = 10
+    settings.BATCH_CHUNKS_IN_FLIGHT_PER_USER = 1
+    first, second = batch_job(client_key="a" * 64), batch_job(client_key="b" * 64)
+    batch_job(client_key="a" * 64)  # the first caller's second job waits for their turn
+    nobody = [batch_job(), batch_job()]
+    served = {chunk.job_id for chunk in scheduling.dispatch()}
+    assert len(served) == 3
+    assert {first.pk, second.pk} <= served and len(served & {job.pk for job in nobody}) == 1

@@ -7,6 +7,7 @@ from jobs.models import Job
 from tests.workers import JOB_TEST, clear_queues, register_version
 from training.models import Visualization
 from training.submit import submit_evaluation_job
+from training.tasks import run_evaluation_job
 
 pytestmark = JOB_TEST
 
@@ -38,3 +39,13 @@ def test_evaluation_job_reports_metrics_then_the_plots_are_redrawn(
     assert f"area under the curve is {job.result['roc_auc_ovr_macro']:.3f}" in roc.interpretation
     per_class = Visualization.objects.get(name="per_class_metrics_v4")
     assert f"F1 {job.result['f1_macro']:.3f}." in per_class.interpretation
+
+
+def test_an_evaluation_job_without_a_version_fails_saying_so():
+    """Run in this process: there is no model to load, only the job to fail."""
+    job = Job.objects.create(kind=Job.Kind.EVALUATION, celery_task_id="no-version")
+    with pytest.raises(ValueError, match="needs the version it evaluates"):
+        run_evaluation_job(job.pk)
+    job.refresh_from_db()
+    assert job.status == "failed"
+    assert "needs the version it evaluates" in job.error

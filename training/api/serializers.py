@@ -1,11 +1,31 @@
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import RegexValidator
 from rest_framework import serializers
 
-from classifier_site.api import StrictModelSerializer, StrictSerializer, check_uploads
+from classifier_site.api import Conflict, StrictModelSerializer, StrictSerializer, check_uploads
 from classifier_site.media import media_url
 from jobs.serializers import priority_field
 from ml_core import config as recipe
-from training.models import ModelVersion, TrainingImage, Visualization, check_label
+from training.models import (
+    LABEL_MAX_LENGTH,
+    LABEL_SCHEMA_PATTERN,
+    ModelVersion,
+    TrainingImage,
+    Visualization,
+    check_label,
+)
+
+SHA256_PATTERN = r"^[0-9a-f]{64}$"
+
+
+def label_field(**kwargs) -> serializers.CharField:
+    """A class label, its pattern and length in the schema (check_label enforces them)."""
+    return serializers.CharField(
+        max_length=LABEL_MAX_LENGTH,
+        validators=[RegexValidator(LABEL_SCHEMA_PATTERN)],
+        **kwargs,
+    )
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
@@ -29,6 +49,9 @@ class ModelVersionSerializer(serializers.ModelSerializer):
 
 
 class TrainingImageSerializer(StrictModelSerializer):
+    # The stubs take a field named "label" for Field.label (the metaclass removes it)
+    label = label_field(required=False)  # type: ignore[assignment]
+    sha256 = serializers.RegexField(SHA256_PATTERN, read_only=True)
     image_url = serializers.SerializerMethodField()
     new_class = serializers.BooleanField(
         write_only=True,
@@ -74,13 +97,25 @@ def _label_field(value: str, allow_new: bool) -> str:
     try:
         check_label(value, allow_new)
     except DjangoValidationError as exc:
+        if exc.code == "unknown_label":  # a valid label, just not a class yet: 409
+            raise Conflict({"label": [label_error(exc)]}) from exc
         raise serializers.ValidationError({"label": [label_error(exc)]}) from exc
     return value
 
 
 class TrainingUploadSerializer(StrictSerializer):
-    images = serializers.ListField(child=serializers.FileField(), required=False)
-    label = serializers.CharField(required=False, help_text="Label of every file in `images`.")
+    exactly_one_of = (("images",), ("archive",))
+    field_requires = {"images": ("label",)}
+
+    images = serializers.ListField(
+        child=serializers.FileField(),
+        required=False,
+        min_length=1,
+        max_length=settings.API_MAX_FILES,
+        help_text="Image files, all of the class `label`.",
+    )
+    # The stubs take a field named "label" for Field.label (the metaclass removes it)
+    label = label_field(required=False, help_text="Label of every file in `images`.")  # type: ignore[assignment]
     archive = serializers.FileField(required=False, help_text="Or a zip of class folders.")
     split = serializers.ChoiceField(choices=TrainingImage.Split.choices, default="train")
     new_class = serializers.BooleanField(
@@ -105,7 +140,8 @@ class TrainingUploadSerializer(StrictSerializer):
 
 
 class TrainingImageCountSerializer(serializers.Serializer):
-    label = serializers.CharField()
+    # The stubs take a field named "label" for Field.label (the metaclass removes it)
+    label = serializers.CharField()  # type: ignore[assignment]
     split = serializers.ChoiceField(choices=TrainingImage.Split.choices)
     status = serializers.ChoiceField(choices=TrainingImage.Status.choices)
     count = serializers.IntegerField()
@@ -130,7 +166,8 @@ def knob_field(knob: recipe.Knob) -> serializers.Field:
     if knob.type is bool:
         return serializers.BooleanField(**common)
     number = serializers.IntegerField if knob.type is int else serializers.FloatField
-    return number(min_value=knob.minimum, max_value=knob.maximum, **common)
+    # An int knob is declared with int bounds; Knob types them float (which admits int).
+    return number(min_value=knob.minimum, max_value=knob.maximum, **common)  # type: ignore[arg-type]
 
 
 class TrainingJobRequestSerializer(StrictSerializer):
@@ -156,7 +193,7 @@ class TrainingJobRequestSerializer(StrictSerializer):
 
 class VisualizationSerializer(serializers.ModelSerializer):
     url = serializers.SerializerMethodField()
-    model_version = serializers.SlugRelatedField(
+    model_version: serializers.SlugRelatedField[ModelVersion] = serializers.SlugRelatedField(
         slug_field="number",
         read_only=True,
         allow_null=True,

@@ -3,7 +3,6 @@ from __future__ import annotations
 from functools import partial
 
 import django_filters
-from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Count
@@ -15,7 +14,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from classifier_site.api import MultipartPostMixin, error, may_view, refuse_any_field, requires
+from classifier_site.api import (
+    MultipartPostMixin,
+    VersionNumberFilter,
+    error,
+    may_view,
+    refuse_any_field,
+    requires,
+)
+from classifier_site.backpressure import check_disk
 from classifier_site.media_store import all_or_nothing
 from classifier_site.uploads import (
     check_request_pixels,
@@ -23,6 +30,7 @@ from classifier_site.uploads import (
     read_upload,
     training_zip_limits,
 )
+from jobs import quotas
 from jobs.models import Job
 from jobs.serializers import JobSerializer
 from jobs.views import JobViewSet, priority_refused
@@ -66,12 +74,23 @@ class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
             return [requires("jobs.add_job")()]
         return super().get_permissions()
 
-    @extend_schema(request=None, responses={202: JobSerializer})
+    @extend_schema(
+        request=None,
+        responses={
+            202: JobSerializer,
+            429: OpenApiResponse(description="over a quota of the caller's (named in `quota`)"),
+            503: OpenApiResponse(description="the service's queues are full"),
+        },
+    )
     @action(detail=True, methods=["post"])
     def evaluate(self, request: Request, number: int | None = None) -> Response:
         """Evaluate this version on the current test split, as a job."""
         refuse_any_field(request)
-        job = submit_evaluation_job(self.get_object(), user=request.user)
+        version = self.get_object()
+        caller = quotas.caller_of(request)
+        with quotas.one_submit_at_a_time(caller):
+            quotas.check_job_submit(caller)  # 429 over the caller's quota, 503 when full
+            job = submit_evaluation_job(version, user=request.user)
         body = JobSerializer(job, context={"request": request}).data
         return Response(body, status=status.HTTP_202_ACCEPTED)
 
@@ -151,7 +170,15 @@ class TrainingJobViewSet(JobViewSet):
     # they are the service's own work on the shared model, not anyone's data. Their
     # error is short and their submitter's name is shown to staff only (JobSerializer).
 
-    @extend_schema(request=TrainingJobRequestSerializer, responses={202: JobSerializer})
+    @extend_schema(
+        request=TrainingJobRequestSerializer,
+        responses={
+            202: JobSerializer,
+            409: OpenApiResponse(description="there are no included training images"),
+            429: OpenApiResponse(description="over a quota of the caller's (named in `quota`)"),
+            503: OpenApiResponse(description="the service's queues are full"),
+        },
+    )
     def create(self, request: Request) -> Response:
         serializer = TrainingJobRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -163,13 +190,16 @@ class TrainingJobViewSet(JobViewSet):
             return refused
         if not TrainingImage.objects.filter(split="train", status="included").exists():
             return error(409, "there are no included training images to train on")
-        job = submit_training_job(
-            TrainingConfig(**options),
-            auto_promote=auto_promote,
-            max_train_images=max_train_images,
-            user=request.user,
-            priority=priority,
-        )
+        caller = quotas.caller_of(request)
+        with quotas.one_submit_at_a_time(caller):
+            quotas.check_job_submit(caller)  # 429 over the caller's quota, 503 when full
+            job = submit_training_job(
+                TrainingConfig(**options),
+                auto_promote=auto_promote,
+                max_train_images=max_train_images,
+                user=request.user,
+                priority=priority,
+            )
         body = JobSerializer(job, context={"request": request}).data
         return Response(body, status=status.HTTP_202_ACCEPTED)
 
@@ -198,7 +228,16 @@ class TrainingImageViewSet(
             return [may_view("training.view_trainingimage")()]
         return super().get_permissions()
 
-    @extend_schema(responses=TrainingImageCountsSerializer)
+    @extend_schema(
+        responses={
+            200: TrainingImageSerializer,
+            409: OpenApiResponse(description="`label` names an unknown class"),
+        }
+    )
+    def partial_update(self, request: Request, *args, **kwargs) -> Response:
+        return super().partial_update(request, *args, **kwargs)
+
+    @extend_schema(responses=TrainingImageCountsSerializer, filters=True)
     @action(detail=False)
     def counts(self, request: Request) -> Response:
         """Images per class, split and status (the list's filters apply)."""
@@ -217,12 +256,15 @@ class TrainingImageViewSet(
         responses={
             201: ImportSummarySerializer,
             400: OpenApiResponse(description="a refused zip, a bad label, or limits exceeded"),
+            409: OpenApiResponse(description="a label (or folder) names an unknown class"),
             413: OpenApiResponse(description="the request's bytes or pixels are over budget"),
+            507: OpenApiResponse(description="the server cannot store uploads right now"),
         },
     )
     def create(self, request: Request) -> Response:
         serializer = TrainingUploadSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        check_disk()  # a 503 when MEDIA_ROOT's disk is nearly full
         data = serializer.validated_data
         # All or nothing: an archive found corrupt halfway, or a full disk, leaves
         # neither rows nor files from this upload.
@@ -238,8 +280,9 @@ class TrainingImageViewSet(
                         )
             except DatasetError as exc:
                 return error(400, "invalid input", errors={"archive": [str(exc)]})
-            except DjangoValidationError as exc:  # folders of unknown classes
-                return error(400, "invalid input", errors={"archive": [label_error(exc)]})
+            except DjangoValidationError as exc:  # folders of unknown classes: 409
+                code = 409 if exc.code == "unknown_label" else 400
+                return error(code, "invalid input", errors={"archive": [label_error(exc)]})
         else:
             uploads = data["images"]
             files = [(display_name(upload.name or ""), read_upload(upload)) for upload in uploads]
@@ -256,10 +299,6 @@ class TrainingImageViewSet(
             "rejected": summary.rejected,
         }
         return Response(body, status=status.HTTP_201_CREATED)
-
-
-class VersionNumberFilter(django_filters.NumberFilter):
-    field_class = forms.IntegerField  # a version number: "1.5" is a 400, not version 1
 
 
 class VisualizationFilter(django_filters.FilterSet):

@@ -61,27 +61,195 @@ async function start(event) {
   event.preventDefault();
   clearMessage(error);
   if (!chosen.length) return;
-  const body = new FormData();
-  if (chosen.length === 1 && isZip(chosen[0])) body.append("archive", chosen[0]);
-  else for (const file of chosen) body.append("images", file);
-  body.append("priority", document.getElementById("batch-priority").value);
-  const progress = document.getElementById("batch-upload");
   submit.disabled = true;
   try {
-    const job = await upload("/api/v1/batch-jobs/", body, (share) => {
-      progress.textContent = share < 1 ? `Uploading… ${percent(share, 0)}` : "Checking the images…";
-    });
-    progress.textContent = "";
+    const job = chosen.length === 1 && isZip(chosen[0]) ? await submitZip(chosen[0]) : await submitInParts(chosen);
     input.value = "";
     choose([]);
-    if (job.access_key) keepKey(job.id, job.access_key);
     follow(job.id);
     loadRecent();
   } catch (problem) {
-    progress.textContent = "";
-    submit.disabled = false;
-    showMessage(error, `The batch job was not started:\n${problem.message}`);
+    submit.disabled = !chosen.length;
+    showMessage(error, problem.resumable ? problem.message : `The batch job was not started:\n${problem.message}`);
+  } finally {
+    uploadText.textContent = "";
+    uploadBar.hidden = true;
   }
+}
+
+// The form's priority (low, normal; high for staff), sent with the job's creation.
+const chosenPriority = () => document.getElementById("batch-priority").value;
+
+// One zip is one request (the server unpacks it within its limits).
+async function submitZip(file) {
+  const body = new FormData();
+  body.append("archive", file);
+  body.append("priority", chosenPriority());
+  const job = await upload("/api/v1/batch-jobs/", body, (share) => {
+    uploadText.textContent = share < 1 ? `Uploading… ${percent(share, 0)}` : "Checking the images…";
+  });
+  if (job.access_key) keepKey(job.id, job.access_key);
+  return job;
+}
+
+// --- a selection larger than one request: a draft job, its parts, then its start ------
+// The files go in parts of at most PART_FILES files and PART_BYTES bytes, one part at
+// a time, so that the job's images keep the selection's order. Each part's key names
+// the files it holds ("first+count"): a part re-sent after a dropped connection is
+// not stored twice, and a new attempt with the same selection asks the server which
+// parts it has (GET .../files/) and sends only the others.
+const PART_FILES = Number(form.dataset.partFiles);
+const PART_BYTES = Number(form.dataset.partBytes);
+const RETRIES = 4; // attempts per part beyond the first, with a growing pause
+const RETRY_MS = 500;
+const DRAFT = "batch-draft"; // {id, selection}: the draft this browser was filling
+const uploadText = document.getElementById("batch-upload");
+const uploadBar = document.getElementById("batch-upload-progress");
+
+class UploadStopped extends Error {
+  constructor(message) {
+    super(message);
+    this.resumable = true;
+  }
+}
+
+// Which files were chosen, as a short fingerprint: the same selection resumes its draft.
+function fingerprint(files) {
+  let hash = 0x811c9dc5;
+  for (const text of files.map((file) => `${file.name}\n${file.size}\n${file.lastModified}\n`)) {
+    for (let index = 0; index < text.length; index += 1) {
+      hash = Math.imul(hash ^ text.charCodeAt(index), 0x01000193) >>> 0;
+    }
+  }
+  return `${files.length}:${hash.toString(16)}`;
+}
+
+const keyOf = (part) => `${part.first}+${part.files.length}`;
+
+// The files not yet received, in parts of consecutive files.
+function plan(files, received) {
+  const parts = [];
+  let current = null;
+  files.forEach((file, index) => {
+    if (received.has(index)) {
+      current = null;
+      return;
+    }
+    const full = current && (current.files.length >= PART_FILES || current.bytes + file.size > PART_BYTES);
+    if (!current || full) {
+      current = { first: index, files: [], bytes: 0 };
+      parts.push(current);
+    }
+    current.files.push(file);
+    current.bytes += file.size;
+  });
+  return parts;
+}
+
+// The draft this selection was being sent to, if the server still holds it as a draft;
+// else a new one. Returns the job and the indexes of the files it has received.
+async function draftFor(files) {
+  const selection = fingerprint(files);
+  let saved = null;
+  try {
+    saved = JSON.parse(localStorage.getItem(DRAFT));
+  } catch {
+    saved = null;
+  }
+  if (saved && saved.selection === selection) {
+    const known = await api(`/api/v1/batch-jobs/${saved.id}/files/`, { headers: keyHeaders(saved.id) }).catch(() => null);
+    if (known && known.status === "draft") {
+      const received = new Set();
+      for (const part of known.parts) {
+        const [first, count] = part.key.split("+").map(Number);
+        for (let index = first; index < first + count; index += 1) received.add(index);
+      }
+      return { id: saved.id, received };
+    }
+  }
+  const json = { draft: true, priority: chosenPriority() }; // kept when the draft starts
+  const job = await api("/api/v1/batch-jobs/", { method: "POST", json });
+  if (job.access_key) keepKey(job.id, job.access_key);
+  localStorage.setItem(DRAFT, JSON.stringify({ id: job.id, selection }));
+  return { id: job.id, received: new Set() };
+}
+
+async function submitInParts(files) {
+  const totalBytes = files.reduce((sum, file) => sum + file.size, 0);
+  uploadBar.hidden = false;
+  uploadBar.value = 0;
+  const { id, received } = await draftFor(files);
+  let sentBytes = files.reduce((sum, file, index) => sum + (received.has(index) ? file.size : 0), 0);
+  let sentFiles = received.size;
+  const report = (partShare = 0, part = null) => {
+    const share = totalBytes ? (sentBytes + partShare * (part ? part.bytes : 0)) / totalBytes : 1;
+    uploadBar.value = Math.min(share, 1);
+    uploadText.textContent = `Uploading… ${sentFiles} of ${files.length} images (${percent(share, 0)})`;
+  };
+  const queue = plan(files, received);
+  report();
+  while (queue.length) {
+    const part = queue.shift();
+    let answer;
+    try {
+      answer = await sendPart(id, part, (share) => report(share, part));
+    } catch (problem) {
+      if (problem.status === 413 && part.files.length > 1) {
+        queue.unshift(...halves(part)); // over the request's pixel budget: smaller parts
+        continue;
+      }
+      throw await stopped(id, problem, sentFiles, files.length);
+    }
+    sentBytes += part.bytes;
+    sentFiles += answer.count;
+    report();
+  }
+  uploadText.textContent = "Starting the job…";
+  const job = await api(`/api/v1/batch-jobs/${id}/start/`, { method: "POST", headers: keyHeaders(id) });
+  localStorage.removeItem(DRAFT);
+  return job;
+}
+
+function halves(part) {
+  const middle = Math.ceil(part.files.length / 2);
+  return [part.files.slice(0, middle), part.files.slice(middle)].map((files, index) => ({
+    first: part.first + (index ? middle : 0),
+    files,
+    bytes: files.reduce((sum, file) => sum + file.size, 0),
+  }));
+}
+
+// POST one part; a dropped connection, a server error or a rate limit is tried again.
+async function sendPart(id, part, onProgress) {
+  const body = new FormData();
+  body.append("part", keyOf(part));
+  for (const file of part.files) body.append("images", file);
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      return await upload(`/api/v1/batch-jobs/${id}/files/`, body, onProgress, keyHeaders(id));
+    } catch (problem) {
+      const transient = problem.status === 0 || problem.status === 429 || problem.status >= 500;
+      if (!transient || attempt >= RETRIES) throw problem;
+      const wait = problem.status === 429 && problem.retryAfter ? problem.retryAfter * 1000 : RETRY_MS * 2 ** attempt;
+      uploadText.textContent = `The connection dropped; trying again (attempt ${attempt + 2})…`;
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+  }
+}
+
+// What a failed part means: a transient failure keeps the draft (the same selection
+// resumes it); a refused file ends it, deleting what it received.
+async function stopped(id, problem, sentFiles, total) {
+  const transient = problem.status === 0 || problem.status === 429 || problem.status >= 500;
+  if (transient) {
+    return new UploadStopped(
+      `The upload stopped after ${sentFiles} of ${total} images: ${problem.message}\n` +
+        "Press “Start batch job” again with the same files to send the rest.",
+    );
+  }
+  localStorage.removeItem(DRAFT);
+  await api(`/api/v1/batch-jobs/${id}/cancel/`, { method: "POST", headers: keyHeaders(id) }).catch(() => null);
+  return problem;
 }
 
 function show(job) {

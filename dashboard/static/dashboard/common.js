@@ -12,6 +12,7 @@ export class ApiError extends Error {
     super(describeError(status, body, retryAfter));
     this.status = status;
     this.body = body;
+    this.retryAfter = Number(retryAfter) || 0;
   }
 }
 
@@ -27,10 +28,12 @@ function flatten(errors, prefix = "") {
 }
 
 export function describeError(status, body, retryAfter) {
-  if (status === 429) {
-    const wait = retryAfter ? ` Try again in ${retryAfter} s.` : " Try again shortly.";
-    return `Too many requests.${wait}`;
+  const wait = retryAfter ? ` Try again in ${retryAfter} s.` : " Try again shortly.";
+  // A quota (429, naming it) or a full service (503): the server's words say which.
+  if ((status === 429 || status === 503) && body && body.detail && retryAfter) {
+    return `${body.detail}.${wait}`.replace("..", ".");
   }
+  if (status === 429) return `Too many requests.${wait}`;
   const lines = [];
   if (body && typeof body === "object") {
     const details = flatten(body.errors);
@@ -99,12 +102,13 @@ export async function download(url, filename, headers = {}) {
 }
 
 // Multipart upload with progress (fetch cannot report upload progress).
-export function upload(url, form, onProgress = () => {}) {
+export function upload(url, form, onProgress = () => {}, headers = {}) {
   return new Promise((resolve, reject) => {
     const request = new XMLHttpRequest();
     request.open("POST", url);
     request.setRequestHeader("Accept", "application/json");
     request.setRequestHeader("X-CSRFToken", csrfToken());
+    for (const [name, value] of Object.entries(headers)) request.setRequestHeader(name, value);
     request.upload.addEventListener("progress", (event) => {
       if (event.lengthComputable) onProgress(event.loaded / event.total);
     });

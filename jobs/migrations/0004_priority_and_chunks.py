@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('jobs', '0001_job_from_training'),
+        ('jobs', '0003_quota_key_and_inputs_purged'),
     ]
 
     operations = [
