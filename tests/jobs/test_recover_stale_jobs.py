@@ -99,6 +99,25 @@ def test_batch_job_from_before_chunk_rows_gets_them_and_a_bounded_dispatch(queue
     assert queues.llen("batch") == 2
 
 
+def test_stored_positions_no_chunk_row_covers_get_one(queues, settings):
+    """A submit that died between storing its last chunk's items and making their chunk
+    row (predictions.batch.store_items, then queue_chunks): every item is stored, so
+    the job is not failed, and the uncovered positions get their chunk."""
+    settings.BATCH_JOB_CHUNK_SIZE = 4
+    job = running_job(kind=Job.Kind.BATCH_INFERENCE, total=10, status=Job.Status.QUEUED)
+    add_items(job, 10)
+    JobChunk.objects.create(job=job, start=0, stop=4, state=JobChunk.State.DONE)
+    JobChunk.objects.create(job=job, start=4, stop=8, state=JobChunk.State.DONE)
+    recover_stale_jobs()
+    job.refresh_from_db()
+    assert job.status == "queued"
+    chunks = list(JobChunk.objects.filter(job=job).values_list("start", "stop", "state"))
+    assert chunks == [(0, 4, "done"), (4, 8, "done"), (8, 10, "dispatched")]
+    assert queues.llen("batch") == 1
+    recover_stale_jobs()  # covered now: nothing more
+    assert JobChunk.objects.filter(job=job).count() == 3
+
+
 def test_batch_job_whose_upload_stopped_part_way_fails_with_the_reason(queues, settings):
     """The web process died while storing the upload: 4 of 10 items exist, and the
     job could never complete."""
