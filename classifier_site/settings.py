@@ -284,6 +284,22 @@ JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3, minimum=1)
 # Progress rows are written at most this often per job (plus at every epoch end).
 JOB_PROGRESS_INTERVAL_SECONDS = env_float("JOB_PROGRESS_INTERVAL_SECONDS", 1.0, minimum=0.0)
 BATCH_JOB_CHUNK_SIZE = env_int("BATCH_JOB_CHUNK_SIZE", 128, minimum=1)
+# Fair share (jobs.scheduling): at most this many chunks are in Redis or running at
+# once, overall, per user and per job; a freed slot goes round-robin by user, then
+# by job. Overall: about twice the worker processes that take `batch` tasks (a
+# dispatched chunk waits behind the others in flight, so more adds latency).
+BATCH_CHUNKS_IN_FLIGHT = env_int("BATCH_CHUNKS_IN_FLIGHT", 4, minimum=1)
+BATCH_CHUNKS_IN_FLIGHT_PER_USER = env_int("BATCH_CHUNKS_IN_FLIGHT_PER_USER", 3, minimum=1)
+BATCH_CHUNKS_IN_FLIGHT_PER_JOB = env_int("BATCH_CHUNKS_IN_FLIGHT_PER_JOB", 2, minimum=1)
+# A waiting job gains one priority level per this many seconds unserved, so a low
+# job is never starved by a stream of higher ones.
+JOB_PRIORITY_AGING_SECONDS = env_float("JOB_PRIORITY_AGING_SECONDS", 60.0, minimum=1.0)
+# A chunk dispatched this long ago and still unclaimed is taken for lost (Redis
+# restarted empty) and dispatched again; a duplicate message finds it claimed.
+BATCH_CHUNK_LOST_AFTER_SECONDS = env_float("BATCH_CHUNK_LOST_AFTER_SECONDS", 300.0, minimum=1.0)
+# A queued training or evaluation job whose task was sent this long ago is sent
+# again (Redis may have lost it); the job's claim makes the copy a no-op.
+JOB_RESEND_AFTER_SECONDS = env_float("JOB_RESEND_AFTER_SECONDS", 300.0, minimum=1.0)
 # A batch job built over several requests (a draft, appended to) holds at most this many
 # images; a draft nobody appended to or started for this long is deleted by the sweep.
 BATCH_JOB_MAX_IMAGES = env_int("BATCH_JOB_MAX_IMAGES", 100_000, minimum=1)

@@ -53,6 +53,9 @@ class Deployment:
             "DJANGO_DEBUG": "false",
             "JOB_STALE_AFTER_SECONDS": "3",
             "JOB_RECOVERY_INTERVAL_SECONDS": "1",
+            # Redis restarted empty: lost chunk and job tasks are sent again soon.
+            "BATCH_CHUNK_LOST_AFTER_SECONDS": "5",
+            "JOB_RESEND_AFTER_SECONDS": "5",
             "JOB_PROGRESS_INTERVAL_SECONDS": "0.2",
             "PRODUCTION_RECHECK_SECONDS": "0.5",
             "PREDICTION_TIMEOUT_SECONDS": "20",

@@ -19,6 +19,7 @@ class JobAdmin(admin.ModelAdmin):
         "id",
         "kind",
         "status",
+        "priority",
         "progress_bar",
         "epochs",
         "items",
@@ -27,7 +28,7 @@ class JobAdmin(admin.ModelAdmin):
         "created_at",
         "finished_at",
     ]
-    list_filter = ["kind", "status"]
+    list_filter = ["kind", "status", "priority"]
     search_fields = ["id", "message", "error", "celery_task_id"]
     list_select_related = ["model_version", "submitted_by"]
     actions = ["cancel"]

@@ -57,6 +57,14 @@ def claim(job_id: int) -> Job | None:
     return job
 
 
+def touch(job_id: int) -> None:
+    """A heartbeat whatever the status: a submit still storing a queued job's
+    upload is alive (the sweep fails a job whose upload stopped)."""
+    Job.objects.filter(pk=job_id).exclude(status__in=Job.TERMINAL).update(
+        heartbeat_at=timezone.now()
+    )
+
+
 def start_if_queued(job: Job) -> None:
     """Mark a batch job running when its first chunk starts (chunks do not claim)."""
     now = timezone.now()
@@ -142,6 +150,14 @@ def request_cancel(job: Job) -> Job:
     return job
 
 
+def set_priority(job: Job, priority: str) -> bool:
+    """An unfinished job's priority; its chunks not yet dispatched follow it."""
+    updated = (
+        Job.objects.filter(pk=job.pk).exclude(status__in=Job.TERMINAL).update(priority=priority)
+    )
+    return bool(updated)
+
+
 def draft_grew(job_id: int, total: int) -> None:
     """A draft received more images: its new size, and the time it was last touched
     (heartbeat_at, which for a draft dates its last append: see expired_drafts)."""
@@ -205,8 +221,44 @@ class ThrottledWriter:
         return False
 
 
-def stale_jobs() -> list[Job]:
-    return list(Job.objects.filter(status=Job.Status.RUNNING, heartbeat_at__lt=_stale_before()))
+def stale_jobs(kinds: list[str]) -> list[Job]:
+    """Running jobs of `kinds` (those whose one task claims the job) whose worker
+    stopped sending heartbeats."""
+    return list(
+        Job.objects.filter(
+            kind__in=kinds, status=Job.Status.RUNNING, heartbeat_at__lt=_stale_before()
+        )
+    )
+
+
+def silent_jobs(kinds: list[str]) -> list[Job]:
+    """Unfinished jobs of `kinds` (made of chunks) without a heartbeat for
+    JOB_STALE_AFTER_SECONDS: a backlogged job looks like this too, so only its app
+    can say whether anything is wrong (an upload that stopped part way)."""
+    return list(
+        Job.objects.filter(
+            kind__in=kinds,
+            status__in=[Job.Status.QUEUED, Job.Status.RUNNING],
+            heartbeat_at__lt=_stale_before(),
+        )
+    )
+
+
+def unsent_jobs(kinds: list[str]) -> list[Job]:
+    """Queued jobs of `kinds` whose task was sent more than JOB_RESEND_AFTER_SECONDS
+    ago: Redis may have lost it (restarted without persistence)."""
+    before = timezone.now() - timedelta(seconds=settings.JOB_RESEND_AFTER_SECONDS)
+    sent_long_ago = Q(sent_at__lt=before) | Q(sent_at__isnull=True, created_at__lt=before)
+    return list(Job.objects.filter(sent_long_ago, kind__in=kinds, status=Job.Status.QUEUED))
+
+
+def mark_sent(job: Job) -> bool:
+    """Record that the job's task is sent again; False when the job was claimed,
+    or another sweep sent it, since `job` was read (then nothing is sent)."""
+    updated = Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED, sent_at=job.sent_at).update(
+        sent_at=timezone.now()
+    )
+    return bool(updated)
 
 
 def recover(job: Job) -> str:
@@ -223,16 +275,8 @@ def recover(job: Job) -> str:
 def requeue(job: Job) -> bool:
     """A running job whose worker was lost is queued again (its task claims it anew)."""
     updated = Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(
-        status=Job.Status.QUEUED, message="re-queued after its worker was lost"
-    )
-    return bool(updated)
-
-
-def resume_running(job: Job) -> bool:
-    """A running job made of tasks that do not claim it (batch chunks) stays running
-    for another attempt; the fresh heartbeat keeps the next sweep off it while its
-    remaining tasks run."""
-    updated = Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(
-        attempts=F("attempts") + 1, heartbeat_at=timezone.now(), message="re-queued"
+        status=Job.Status.QUEUED,
+        message="re-queued after its worker was lost",
+        sent_at=timezone.now(),
     )
     return bool(updated)

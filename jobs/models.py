@@ -26,7 +26,14 @@ class Job(models.Model):
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
 
+    class Priority(models.TextChoices):
+        LOW = "low", "Low"
+        NORMAL = "normal", "Normal"
+        HIGH = "high", "High"
+
     TERMINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED})
+    # The order chunks are dispatched in (jobs.scheduling): a higher rank first.
+    PRIORITY_RANK: dict[str, int] = {Priority.LOW: 0, Priority.NORMAL: 1, Priority.HIGH: 2}
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
@@ -63,6 +70,12 @@ class Job(models.Model):
     )
     # sha256 of an anonymous batch job's access key (the key is shown once, at submit).
     access_key_hash = models.CharField(max_length=64, blank=True, editable=False)
+    priority = models.CharField(
+        max_length=6,
+        choices=Priority.choices,
+        default=Priority.NORMAL,
+        help_text="Chunks of a higher priority are dispatched first; only staff set high.",
+    )
     # An anonymous submitter's client address, as a keyed hash (jobs.quotas): their
     # quotas count their unfinished jobs by it. Blank for a signed-in submitter's.
     client_key = models.CharField(max_length=64, blank=True, editable=False, db_index=True)
@@ -75,6 +88,11 @@ class Job(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # When its task was last sent to Redis: a queued job whose task is older than
+    # JOB_RESEND_AFTER_SECONDS is sent again (Redis may have lost it).
+    sent_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # When a chunk of it was last dispatched: round-robin serves the oldest first.
+    served_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         db_table = "training_job"  # the table it had in the training app
@@ -89,3 +107,38 @@ class Job(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in self.TERMINAL
+
+
+class JobChunk(models.Model):
+    """A run of positions [start, stop) of a job made of chunks (batch inference),
+    each a task of its own. The row, not the Redis message, says where the chunk is:
+    jobs.scheduling dispatches pending chunks (a bounded number in flight per job,
+    per user and overall), the chunk's task claims it (a duplicate message finds it
+    claimed or done and does nothing), and the recovery sweep sends a lost one again.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"  # waiting for a dispatch slot
+        DISPATCHED = "dispatched", "Dispatched"  # its task is in Redis
+        CLAIMED = "claimed", "Claimed"  # a worker runs it
+        DONE = "done", "Done"
+
+    IN_FLIGHT = (State.DISPATCHED, State.CLAIMED)
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="chunks")
+    start = models.PositiveIntegerField()
+    stop = models.PositiveIntegerField()
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Claims so far.")
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job", "start"]
+        constraints = [models.UniqueConstraint(fields=["job", "start"], name="unique_chunk_start")]
+        indexes = [models.Index(fields=["state", "job"], name="jobs_chunk_state_job_idx")]
+
+    def __str__(self) -> str:
+        return f"job {self.job_id} [{self.start}, {self.stop}) {self.state}"

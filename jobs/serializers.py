@@ -4,7 +4,22 @@ from typing import Any
 
 from rest_framework import serializers
 
+from classifier_site.api import StrictSerializer
 from jobs.models import Job
+
+
+def priority_field() -> serializers.ChoiceField:
+    return serializers.ChoiceField(
+        choices=Job.Priority.choices,
+        default=Job.Priority.NORMAL,
+        help_text="Which jobs' work goes first: low, normal or high (high: staff only).",
+    )
+
+
+class PrioritySerializer(StrictSerializer):
+    """The body of `POST .../{id}/priority/`."""
+
+    priority = priority_field()
 
 
 class JobSerializer(serializers.ModelSerializer):
@@ -41,6 +56,7 @@ class JobSerializer(serializers.ModelSerializer):
             "parameters",
             "model_version",
             "submitted_by",
+            "priority",
             "cancel_requested",
             "created_at",
             "started_at",

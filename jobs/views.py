@@ -1,5 +1,5 @@
 """The one Job viewset that batch jobs (predictions) and training jobs (training)
-specialise: list, retrieve, and `POST .../{id}/cancel/`."""
+specialise: list, retrieve, `POST .../{id}/cancel/` and `POST .../{id}/priority/`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,16 @@ from rest_framework.response import Response
 from classifier_site.api import error, refuse_any_field
 from jobs import lifecycle
 from jobs.models import Job
-from jobs.serializers import JobSerializer
+from jobs.serializers import JobSerializer, PrioritySerializer
+
+ONLY_STAFF_RAISE = "only staff may set priority high"
+
+
+def priority_refused(request: Request, priority: str) -> Response | None:
+    """A 403 naming the rule when a non-staff caller asks for high priority."""
+    if priority == Job.Priority.HIGH and not request.user.is_staff:
+        return error(403, ONLY_STAFF_RAISE, errors={"priority": [ONLY_STAFF_RAISE]})
+    return None
 
 
 class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -35,6 +44,21 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         body = JobSerializer(lifecycle.request_cancel(job), context={"request": request}).data
         return Response(body)
 
+    @extend_schema(
+        request=PrioritySerializer, responses={200: JobSerializer, 403: OpenApiResponse()}
+    )
+    @action(detail=True, methods=["post"])
+    def priority(self, request: Request, pk: int | None = None) -> Response:
+        """Change an unfinished job's priority: staff only (they may raise it)."""
+        serializer = PrioritySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        job = self.get_object()
+        if not request.user.is_staff:
+            return error(403, "only staff may change a job's priority")
+        lifecycle.set_priority(job, serializer.validated_data["priority"])
+        job.refresh_from_db()
+        return Response(JobSerializer(job, context={"request": request}).data)
+
     def may_cancel(self, request: Request, job: Job) -> bool:
         user = request.user
         return user.is_authenticated and (
@@ -42,6 +66,8 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         )
 
     def get_permissions(self):
+        if self.action == "priority":
+            return [permissions.IsAuthenticated()]
         if self.action == "cancel":
             return [permission() for permission in self.cancel_permission_classes]
         return super().get_permissions()

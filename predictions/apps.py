@@ -8,9 +8,9 @@ class PredictionsConfig(AppConfig):
         # Imported here: models can be imported only once Django has loaded the apps.
         from jobs import recovery
         from jobs.models import Job
-        from predictions.batch import delete_draft, enqueue_missing_chunks
+        from predictions.batch import check_silent_job, delete_draft, send_chunk
 
-        # Batch jobs stay running while their chunks run: chunks never claim the job.
-        recovery.register(Job.Kind.BATCH_INFERENCE, enqueue_missing_chunks, keeps_running=True)
+        # Batch jobs are made of chunks (jobs.scheduling dispatches them fairly).
+        recovery.register(Job.Kind.BATCH_INFERENCE, check_silent_job, send_chunk=send_chunk)
         # A draft left untouched for BATCH_DRAFT_EXPIRE_HOURS goes, with its files.
         recovery.register_draft_discarder(Job.Kind.BATCH_INFERENCE, delete_draft)

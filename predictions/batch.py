@@ -1,7 +1,10 @@
 """Batch-inference jobs: submit, split into chunk tasks, store results, export.
 
 A job's images are split into chunks of BATCH_JOB_CHUNK_SIZE, each its own task,
-so every inference worker on every host takes part in one large job.
+so every inference worker on every host takes part in one large job. The chunks are
+rows (jobs.JobChunk) that jobs.scheduling dispatches a few at a time, fairly
+between jobs and users; each chunk's task claims its row, so a duplicate message
+does nothing. A draft (predictions.drafts) has no chunk rows until it is started.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import contextlib
 import csv
 import hashlib
 import io
+import logging
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -19,6 +23,8 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.utils import timezone
+from kombu.exceptions import OperationalError as QueueError
 
 from classifier_site.media import user_scope
 from classifier_site.media_store import (
@@ -28,8 +34,8 @@ from classifier_site.media_store import (
     store_image_file,
 )
 from classifier_site.uploads import batch_zip_limits, offload
-from jobs import lifecycle
-from jobs.models import Job
+from jobs import lifecycle, scheduling
+from jobs.models import Job, JobChunk
 from ml_core.archives import ArchiveError, ZipMember, ZipReader, display_name
 from ml_core.preprocessing import InvalidImageError
 from predictions import enqueue, inference
@@ -46,6 +52,8 @@ from training.models import ModelVersion
 
 if TYPE_CHECKING:  # the web process must not import TensorFlow
     from ml_core.predictor import ImagePrediction
+
+logger = logging.getLogger(__name__)
 
 RESULT_FIELDS = ["position", "original_name", "label", "confidence", "model_version"]
 
@@ -101,6 +109,7 @@ def submit_batch_job(
     user=None,
     access_key: str | None = None,
     client_key: str = "",
+    priority: str = Job.Priority.NORMAL,
 ) -> Job:
     """Decode and store the images a chunk at a time (the API has read every
     file's header before: one that is not an image refused the batch already).
@@ -109,13 +118,14 @@ def submit_batch_job(
     followed with `access_key` (new_access_key), of which only the hash is stored,
     and counted against its caller's quotas by `client_key` (jobs.quotas).
 
-    Each chunk is queued as soon as its rows are committed, so workers predict
-    while later chunks are still being decoded and stored (bench/jobs_throughput.py
-    measures the overlap). If a chunk fails (a file that does not decode: InvalidBatch
-    listing that chunk's bad files; a full disk; Redis down), the job is deleted with
-    every row and new file it made, and the error propagates: a failed submit leaves
-    nothing behind. Do not call this inside a transaction: the chunks would then
-    wait for its commit.
+    Each chunk may be dispatched as soon as its rows are committed (queue_chunks), so
+    workers predict while later chunks are still being decoded and stored
+    (bench/jobs_throughput.py measures the overlap); how many run at once is
+    jobs.scheduling's fair share. If a chunk fails (a file that does not decode:
+    InvalidBatch listing that chunk's bad files; a full disk; Redis down when a chunk
+    of it is dispatched), the job is deleted with every row and new file it made, and
+    the error propagates: a failed submit leaves nothing behind. Do not call this
+    inside a transaction: the chunks would then wait for its commit.
     """
     if not images:
         raise InvalidBatch(["no images given"])
@@ -131,6 +141,7 @@ def submit_batch_job(
         client_key=client_key,
         celery_task_id=uuid.uuid4().hex,
         message="queued",
+        priority=priority,
     )
     size = settings.BATCH_JOB_CHUNK_SIZE
     scope = user_scope(user)
@@ -156,9 +167,10 @@ def store_items(job: Job, first: int, images: list[UploadedImage], scope: str) -
     rows = decode_and_store(images, scope)
     with transaction.atomic():
         if job.pk is None:
+            job.heartbeat_at = timezone.now()
             job.save()
         else:
-            lifecycle.heartbeat(job.pk)
+            lifecycle.touch(job.pk)  # a queued job too: the sweep fails an upload that stopped
         insert_batch_items(
             [NewBatchItem(job.pk, position, *row) for position, row in enumerate(rows, first)]
         )
@@ -187,13 +199,22 @@ def decode_and_store(images: list[UploadedImage], scope: str) -> list[tuple]:
 
 
 def queue_chunks(job: Job, start: int = 0, stop: int | None = None) -> None:
-    """Queue the chunk tasks of positions [start, stop) of a stored job (by default all
-    of them), once the current transaction commits (at once outside one). The one
-    place that hands a job's stored items to the workers."""
+    """Hand positions [start, stop) of a stored job (by default all of them) to the
+    workers: the one place that does. They become chunk rows (in the current
+    transaction, if any), and once it commits jobs.scheduling fills the free
+    dispatch slots fairly (this job's chunks are sent when their turn comes).
+
+    A broker that is down raises QueueError from that commit: the chunks picked stay
+    dispatched, and the recovery sweep sends them again after
+    BATCH_CHUNK_LOST_AFTER_SECONDS (the one-request submit deletes its job instead).
+    The dispatch runs after the commit, in its own transaction: the dispatch lock is
+    never taken while a job row is held (a draft's start holds its row)."""
     stop = job.total if stop is None else stop
     size = settings.BATCH_JOB_CHUNK_SIZE
-    for first in range(start, stop, size):
-        enqueue.batch_chunk_after_commit(job.pk, first, min(first + size, stop))
+    with transaction.atomic():
+        for first in range(start, stop, size):
+            scheduling.add_chunk(job, first, min(first + size, stop))
+        transaction.on_commit(scheduling.dispatch)
 
 
 def discard_draft_items(job: Job) -> None:
@@ -234,12 +255,19 @@ def _delete_unreferenced(names: set[str]) -> None:
                 default_storage.delete(name)
 
 
-def enqueue_missing_chunks(job: Job) -> int:
-    """Queue a chunk task for every run of positions still without a prediction
-    (the recovery sweep's way of resuming a batch job whose worker was lost).
+def send_chunk(job_id: int, start: int, stop: int) -> None:
+    """How jobs.scheduling queues a dispatched chunk (registered in apps.py)."""
+    enqueue.batch_chunk(job_id, start, stop)
 
-    A job with fewer items than its total lost its submit (the web process died
-    while storing the upload): it can never complete, so it fails."""
+
+def check_silent_job(job: Job) -> int:
+    """The recovery sweep asks about a batch job without a heartbeat for a while.
+    Waiting for a dispatch slot is no fault (its chunks say where it is), but a job
+    with fewer items than its total lost its submit (the web process died while
+    storing the upload): it can never complete, so it fails. Positions that no chunk
+    row covers and that lack a prediction (a submit that died between storing its
+    last items and queueing them; a job from before chunks were rows) get chunk rows.
+    Returns how many chunks were made."""
     stored = BatchItem.objects.filter(job=job).count()
     if stored < job.total:
         lifecycle.fail(
@@ -248,32 +276,70 @@ def enqueue_missing_chunks(job: Job) -> int:
             "the web process stopped while storing the upload; submit the images again",
         )
         return 0
-    missing = list(
-        BatchItem.objects.filter(job=job, prediction__isnull=True)
+    ranges = list(JobChunk.objects.filter(job=job).values_list("start", "stop"))
+    if sum(stop - start for start, stop in ranges) >= job.total:
+        return 0  # chunk rows never overlap: every position is covered
+    missing = [
+        position
+        for position in BatchItem.objects.filter(job=job, prediction__isnull=True)
         .order_by("position")
         .values_list("position", flat=True)
-    )
-    size = settings.BATCH_JOB_CHUNK_SIZE
-    chunks = [(missing[start], missing[min(start + size, len(missing)) - 1] + 1)
-              for start in range(0, len(missing), size)]  # fmt: skip
-    for first, stop in chunks:
-        enqueue.batch_chunk(job.pk, first, stop)
+        if not any(start <= position < stop for start, stop in ranges)
+    ]
+    chunks = _runs(missing, settings.BATCH_JOB_CHUNK_SIZE)
+    with transaction.atomic():
+        for first, stop in chunks:
+            scheduling.add_chunk(job, first, stop)
     if not missing:
         update_progress(job)
+    scheduling.dispatch()
     return len(chunks)
+
+
+def _runs(positions: list[int], size: int) -> list[tuple[int, int]]:
+    """Sorted positions as [start, stop) runs of consecutive ones, each at most `size`."""
+    runs: list[tuple[int, int]] = []
+    for position in positions:
+        if runs and runs[-1][1] == position and position - runs[-1][0] < size:
+            runs[-1] = (runs[-1][0], position + 1)
+        else:
+            runs.append((position, position + 1))
+    return runs
 
 
 def predict_chunk(job: Job, start: int, stop: int) -> None:
     """Predict positions [start, stop) of a batch job that still lack a prediction
-    (in an inference worker: the one service call of the chunk task)."""
+    (in an inference worker: the one service call of the chunk task), then fill the
+    dispatch slot this chunk frees.
+
+    The chunk's row is claimed first: a duplicate message (redelivered by Redis, or
+    sent again by the sweep) finds it claimed or done and does nothing. The model
+    is loaded before the claim, so the claim's heartbeat covers only the forward
+    pass (a first load can take longer than JOB_STALE_AFTER_SECONDS)."""
     if job.is_finished or job.cancel_requested:
+        _dispatch_next()  # the slot this message held goes to another job
+        return
+    assert job.model_version is not None  # a batch job is queued with its version
+    inference.load_model(job.model_version)
+    chunk = scheduling.claim_chunk(job.pk, start)
+    if chunk is None:
         return
     if job.status == Job.Status.QUEUED:
         lifecycle.start_if_queued(job)
-    items = pending_items(job, start, stop)
-    assert job.model_version is not None  # a batch job is submitted with its version
+    items = pending_items(job, chunk.start, chunk.stop)
     predictions = inference.predict_items(job.model_version, items) if items else []
-    store_chunk(job, items, predictions)
+    store_chunk(job, items, predictions, chunk)
+    _dispatch_next()
+
+
+def _dispatch_next() -> None:
+    """Fill the slot this chunk frees. Redis down: the chunks picked stay dispatched
+    and the recovery sweep sends them again (BATCH_CHUNK_LOST_AFTER_SECONDS); this
+    chunk's results are stored, so its task succeeds."""
+    try:
+        scheduling.dispatch()
+    except QueueError as exc:
+        logger.warning("next chunks not sent (no broker: %s); the sweep sends them", exc)
 
 
 def pending_items(job: Job, start: int, stop: int) -> list[BatchItem]:
@@ -284,7 +350,12 @@ def pending_items(job: Job, start: int, stop: int) -> list[BatchItem]:
     )
 
 
-def store_chunk(job: Job, items: list[BatchItem], predictions: list[ImagePrediction]) -> None:
+def store_chunk(
+    job: Job,
+    items: list[BatchItem],
+    predictions: list[ImagePrediction],
+    chunk: JobChunk | None = None,
+) -> None:
     """A chunk's predictions and the job's progress in one write transaction (on SQLite
     every separate write takes the database lock again, and other writers wait).
 
@@ -296,6 +367,8 @@ def store_chunk(job: Job, items: list[BatchItem], predictions: list[ImagePredict
         if not Job.objects.select_for_update().filter(pk=job.pk).exists():
             return  # deleted: its submit failed after this chunk was queued
         save_predictions(job, items, predictions)
+        if chunk is not None:
+            scheduling.finish_chunk(chunk)
         update_progress(job)
 
 

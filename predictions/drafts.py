@@ -4,17 +4,20 @@ started (docs/api.md, "Jobs larger than one request").
 A draft is a Job with status `draft` and no task: its images are decoded and stored
 as each part arrives (the same checks and storage as a one-request submit:
 predictions.batch), and its chunks are queued only when it is started, by
-batch.queue_chunks.
+batch.queue_chunks: a draft has no chunk rows, so jobs.scheduling never dispatches
+it and the recovery sweep never sends it again (it deletes one left untouched).
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from kombu.exceptions import OperationalError as QueueError
 
 from classifier_site.media import user_scope
 from classifier_site.media_store import new_files_removed_on_error
@@ -30,6 +33,8 @@ from predictions.batch import (
 )
 from predictions.models import BatchPart, NewBatchItem, insert_batch_items
 from training.models import ModelVersion
+
+logger = logging.getLogger(__name__)
 
 
 class NotADraft(Exception):
@@ -52,9 +57,14 @@ class Appended:
     duplicate: bool  # the part was received before: nothing was added
 
 
-def create_draft(user=None, access_key: str | None = None, client_key: str = "") -> Job:
+def create_draft(
+    user=None,
+    access_key: str | None = None,
+    client_key: str = "",
+    priority: str = Job.Priority.NORMAL,
+) -> Job:
     """An empty batch job that receives its images over several requests
-    (append_to_draft), then runs once started (start_draft)."""
+    (append_to_draft), then runs once started (start_draft), at `priority`."""
     return Job.objects.create(
         kind=Job.Kind.BATCH_INFERENCE,
         status=Job.Status.DRAFT,
@@ -63,6 +73,7 @@ def create_draft(user=None, access_key: str | None = None, client_key: str = "")
         client_key=client_key,  # an anonymous caller's quotas (jobs.quotas)
         heartbeat_at=timezone.now(),  # a draft's last append: expired_drafts
         message="draft: 0 images received",
+        priority=priority,  # kept when it starts
     )
 
 
@@ -124,18 +135,25 @@ def received_parts(job: Job) -> list[dict[str, object]]:
 
 
 def start_draft(job: Job) -> Job:
-    """Queue a draft's chunks with the model version now in production. Raises
-    NotADraft (not a draft, or one without images yet) or NoProductionModel."""
+    """Queue a draft's chunks (at the draft's priority) with the model version now in
+    production. Raises NotADraft (not a draft, or one without images yet) or
+    NoProductionModel. With Redis down the draft is started all the same: its
+    chunks are rows, and the recovery sweep sends the ones whose message was lost."""
     production = ModelVersion.production()
-    with transaction.atomic():
-        locked = Job.objects.select_for_update().get(pk=job.pk)
-        if locked.status != Job.Status.DRAFT:
-            raise NotADraft(f"job {job.pk} is {locked.status}, not a draft: it cannot be started")
-        if locked.total == 0:
-            raise NotADraft(f"draft {job.pk} has no images yet: append some before starting it")
-        if production is None:
-            raise NoProductionModel("no model version is in production yet")
-        lifecycle.start_draft(job.pk, model_version=production, celery_task_id=uuid.uuid4().hex)
-        locked.refresh_from_db()
-        queue_chunks(locked)  # once committed
+    try:
+        with transaction.atomic():
+            locked = Job.objects.select_for_update().get(pk=job.pk)
+            if locked.status != Job.Status.DRAFT:
+                raise NotADraft(
+                    f"job {job.pk} is {locked.status}, not a draft: it cannot be started"
+                )
+            if locked.total == 0:
+                raise NotADraft(f"draft {job.pk} has no images yet: append some before starting it")
+            if production is None:
+                raise NoProductionModel("no model version is in production yet")
+            lifecycle.start_draft(job.pk, model_version=production, celery_task_id=uuid.uuid4().hex)
+            locked.refresh_from_db()
+            queue_chunks(locked)  # dispatched once committed
+    except QueueError as exc:  # raised after the commit, by the dispatch
+        logger.warning("job %s started; its chunks not sent (no broker: %s)", job.pk, exc)
     return locked

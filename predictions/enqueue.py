@@ -5,7 +5,6 @@ predictions.tasks."""
 from __future__ import annotations
 
 from celery.result import AsyncResult
-from django.db import transaction
 
 from classifier_site.celery import send
 
@@ -14,12 +13,9 @@ PREDICT_IMAGES = "predictions.tasks.predict_images"
 
 
 def batch_chunk(job_id: int, start: int, stop: int) -> None:
-    """Positions [start, stop) of a batch job, for the `batch` queue."""
+    """Positions [start, stop) of a batch job, for the `batch` queue (sent when
+    jobs.scheduling dispatches the chunk, after its transaction commits)."""
     send(PREDICT_BATCH_CHUNK, job_id, start, stop)
-
-
-def batch_chunk_after_commit(job_id: int, start: int, stop: int) -> None:
-    transaction.on_commit(lambda: batch_chunk(job_id, start, stop))
 
 
 def predict_image(message: dict) -> AsyncResult:

@@ -75,6 +75,11 @@ def _configure_tensorflow() -> None:
             pass
 
 
+def load_model(version: ModelVersion) -> None:
+    """Load (or find cached) the version's model in this process."""
+    models.predictor(version)
+
+
 def predict_items(version: ModelVersion, items: list[BatchItem]) -> list[ImagePrediction]:
     """One forward pass over the items' stored pixels."""
     predictor = models.predictor(version)

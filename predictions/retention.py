@@ -47,7 +47,7 @@ from classifier_site.media_cleanup import (
     remove_unnamed,
     size_of,
 )
-from jobs.models import Job
+from jobs.models import Job, JobChunk
 from predictions.models import BatchItem, Prediction
 
 logger = logging.getLogger(__name__)
@@ -210,6 +210,8 @@ def _count_instead(model: type[Model], batch: QuerySet, names: list[str], report
         report.rows[_label(Prediction._meta.label)] += Prediction.objects.filter(
             batch_item__in=batch
         ).count()
+    if model is Job:  # a job's chunk rows cascade with it
+        report.rows[_label(JobChunk._meta.label)] += JobChunk.objects.filter(job__in=batch).count()
     here = Counter(names)
     for name, count in reference_counts(here).items():
         if count <= here[name]:
@@ -218,9 +220,12 @@ def _count_instead(model: type[Model], batch: QuerySet, names: list[str], report
 
 
 def _label(model_label: str) -> str:
-    return {"predictions.Prediction": "prediction", "predictions.BatchItem": "batch item"}.get(
-        model_label, "batch job" if model_label == "jobs.Job" else model_label
-    )
+    return {
+        "predictions.Prediction": "prediction",
+        "predictions.BatchItem": "batch item",
+        "jobs.Job": "batch job",
+        "jobs.JobChunk": "job chunk",
+    }.get(model_label, model_label)
 
 
 def _sweep_orphans(report: PurgeReport) -> None:

@@ -9,6 +9,7 @@ from django.db import transaction
 from kombu.exceptions import OperationalError
 
 from classifier_site.celery import send
+from jobs import lifecycle
 from jobs.models import Job
 
 logger = logging.getLogger(__name__)
@@ -27,9 +28,21 @@ _RUNS: dict[str, str] = {
 
 def run_job_after_commit(job: Job) -> None:
     """Queue a submitted training or evaluation job once its rows are committed;
-    the task id is the job's, so its Celery messages can be traced to it."""
+    the task id is the job's, so its Celery messages can be traced to it.
+
+    If Redis cannot take the task, the job is deleted again (with its snapshot) and
+    the error propagates: the caller's 503 leaves no queued job that nothing runs
+    (which `prepare_service` would take for a first training under way)."""
     name = _RUNS[job.kind]
-    transaction.on_commit(lambda: send(name, job.pk, task_id=job.celery_task_id))
+
+    def queue() -> None:
+        try:
+            send(name, job.pk, task_id=job.celery_task_id)
+        except OperationalError:
+            lifecycle.discard(job)
+            raise
+
+    transaction.on_commit(queue)
 
 
 def run_job_again(job: Job) -> None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from jobs.models import Job
 from ml_core.config import TrainingConfig
@@ -46,6 +47,7 @@ def submit_training_job(
     auto_promote: bool = False,
     max_train_images: int | None = None,
     user=None,
+    priority: str = Job.Priority.NORMAL,
 ) -> Job:
     """Snapshot the included images, with their label and split, and queue a job.
 
@@ -61,6 +63,8 @@ def submit_training_job(
             submitted_by=user,
             celery_task_id=uuid.uuid4().hex,
             message="queued",
+            priority=priority,
+            sent_at=timezone.now(),
         )
         snapshot = TrainingImage.objects.filter(status=TrainingImage.Status.INCLUDED).values_list(
             "id", "label", "split"
@@ -80,7 +84,9 @@ def submit_training_job(
     return job
 
 
-def submit_evaluation_job(version: ModelVersion, user=None) -> Job:
+def submit_evaluation_job(
+    version: ModelVersion, user=None, priority: str = Job.Priority.NORMAL
+) -> Job:
     with transaction.atomic():
         job = Job.objects.create(
             kind=Job.Kind.EVALUATION,
@@ -88,6 +94,8 @@ def submit_evaluation_job(version: ModelVersion, user=None) -> Job:
             submitted_by=user,
             celery_task_id=uuid.uuid4().hex,
             message="queued",
+            priority=priority,
+            sent_at=timezone.now(),
         )
         run_job_after_commit(job)
     return job

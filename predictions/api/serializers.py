@@ -6,7 +6,7 @@ from rest_framework.fields import empty
 from classifier_site.api import StrictSerializer, check_upload_size, check_uploads
 from classifier_site.media import media_url
 from jobs.models import Job
-from jobs.serializers import JobSerializer
+from jobs.serializers import JobSerializer, priority_field
 from predictions.models import Prediction
 from training.models import ModelVersion
 
@@ -104,6 +104,8 @@ class BatchJobRequestSerializer(BatchFilesSerializer):
         "over several requests (`POST .../{id}/files/`) and then start "
         "(`POST .../{id}/start/`).",
     )
+    # A draft's too: it is kept when the draft is started.
+    priority = priority_field()
 
     def validate_draft(self, value: bool) -> bool:
         if not value:

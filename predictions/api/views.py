@@ -29,7 +29,7 @@ from classifier_site.visibility import visible_to
 from jobs import quotas
 from jobs.models import Job
 from jobs.serializers import JobSerializer
-from jobs.views import JobViewSet
+from jobs.views import JobViewSet, priority_refused
 from ml_core.datasets import display_name
 from ml_core.preprocessing import InvalidImageError
 from predictions import batch, drafts
@@ -280,6 +280,7 @@ class BatchJobViewSet(MultipartPostMixin, JobViewSet):
             201: BatchJobCreatedSerializer,
             202: BatchJobCreatedSerializer,
             400: OpenApiResponse(description="a file is not an image, or limits exceeded"),
+            403: OpenApiResponse(description="priority high asked by a caller not staff"),
             413: OpenApiResponse(description="the request's bytes or pixels are over budget"),
             429: OpenApiResponse(description="over a quota of the caller's (named in `quota`)"),
             503: OpenApiResponse(description="no production model, or the service is full"),
@@ -289,6 +290,9 @@ class BatchJobViewSet(MultipartPostMixin, JobViewSet):
     def create(self, request: Request) -> Response:
         serializer = BatchJobRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        priority = serializer.validated_data["priority"]
+        if refused := priority_refused(request, priority):
+            return refused
         user = request.user if request.user.is_authenticated else None
         access_key = None if user else batch.new_access_key()
         caller = quotas.caller_of(request)
@@ -296,7 +300,10 @@ class BatchJobViewSet(MultipartPostMixin, JobViewSet):
             with quotas.one_submit_at_a_time(caller):
                 quotas.check_job_submit(caller)  # a draft is an active job
                 job = drafts.create_draft(
-                    user=user, access_key=access_key, client_key=caller.client_key
+                    user=user,
+                    access_key=access_key,
+                    client_key=caller.client_key,
+                    priority=priority,
                 )
             body = {**JobSerializer(job, context={"request": request}).data}
             return Response({**body, "access_key": access_key}, status=status.HTTP_201_CREATED)
@@ -307,7 +314,11 @@ class BatchJobViewSet(MultipartPostMixin, JobViewSet):
                 quotas.check_batch_submit(caller, len(images))
                 # Leaves nothing behind if it fails.
                 job = batch.submit_batch_job(
-                    images, user=user, access_key=access_key, client_key=caller.client_key
+                    images,
+                    user=user,
+                    access_key=access_key,
+                    client_key=caller.client_key,
+                    priority=priority,
                 )
         except batch.InvalidBatch as exc:
             return error(400, "invalid input", errors={"images": exc.errors})

@@ -143,6 +143,9 @@ def test_messages_waiting_on_redis_over_the_limit_are_a_503(
 ):
     settings.BATCH_JOB_CHUNK_SIZE = 1
     settings.QUEUE_MAX_MESSAGES = 3
+    # Fair share keeps only the chunks in flight in Redis (jobs.scheduling): room for 3.
+    settings.BATCH_CHUNKS_IN_FLIGHT = settings.BATCH_CHUNKS_IN_FLIGHT_PER_USER = 3
+    settings.BATCH_CHUNKS_IN_FLIGHT_PER_JOB = 3
     assert submit(alice, mini_dataset, 3).status_code == 202
     assert queue_length("batch") == 3  # a message per chunk, measured with LLEN
     assert_refused(submit(bob, mini_dataset, 1), 503, service_limit="queued_messages", in_use=3)

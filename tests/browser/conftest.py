@@ -19,6 +19,16 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from harness.helpers import ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def api_bounds_from_the_default_settings():
+    """The API's serializers read their bounds (API_MAX_FILES ...) from the settings
+    when first imported: import them before any test lowers a setting for its page
+    (test_batch_in_parts), or that test would lower them for every later one."""
+    import classifier_site.urls  # noqa: F401
+
+
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",

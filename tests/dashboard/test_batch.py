@@ -46,6 +46,14 @@ def test_anonymous_visitors_are_told_their_jobs_are_kept_by_this_browser(client,
     assert 'id="batch-private"' not in client.get("/batch/").content.decode()
 
 
+def test_a_job_priority_is_chosen_at_submit_high_offered_to_staff_only(client, sign_in):
+    content = client.get("/batch/").content.decode()
+    assert '<select id="batch-priority" name="priority">' in content
+    assert '<option value="low">' in content and 'value="high"' not in content
+    sign_in(staff=True, username="boss")
+    assert '<option value="high">' in client.get("/batch/").content.decode()
+
+
 def test_the_form_states_the_visitors_quota_and_its_use(client, sign_in, settings):
     settings.QUOTA_QUEUED_IMAGES, settings.QUOTA_ACTIVE_JOBS = 500, 4
     user = sign_in()

@@ -1,7 +1,7 @@
 """A worker SIGKILLed in the middle of a batch job: nothing lost, nothing duplicated."""
 
 from harness.helpers import wait_until
-from jobs.models import Job
+from jobs.models import Job, JobChunk
 from jobs.tasks import recover_stale_jobs
 from ml_core.preprocessing import encode_png
 from predictions import batch
@@ -17,6 +17,7 @@ def test_killed_worker_mid_job_then_restarted_completes_with_exactly_n_predictio
 ):
     settings.BATCH_JOB_CHUNK_SIZE = 4  # 100 chunk tasks: the kill lands mid-job
     settings.JOB_STALE_AFTER_SECONDS = 3
+    settings.BATCH_CHUNK_LOST_AFTER_SECONDS = 3  # those it had reserved, unclaimed
     register_version(trained_artifacts, 1)
     first = start_worker("doomed")
     job = batch.submit_batch_job(
@@ -32,10 +33,11 @@ def test_killed_worker_mid_job_then_restarted_completes_with_exactly_n_predictio
     assert 0 < job.processed < IMAGES, "the job finished before the kill; make it longer"
 
     start_worker("replacement")
-    # The chunks the dead worker had reserved stay unacknowledged in Redis; the
-    # stale-heartbeat sweep (run by celery beat every 30 s) queues them again.
+    # The chunk the dead worker had claimed has a stale heartbeat, those it had
+    # reserved stay unacknowledged in Redis: the sweep (run by celery beat every
+    # 30 s) dispatches them again.
     wait_until(
-        lambda: "requeue" in recover_stale_jobs(),
+        lambda: "chunk resent" in recover_stale_jobs(),
         timeout=30,
         interval=0.5,
         message="the sweep to notice the lost worker",
@@ -46,4 +48,5 @@ def test_killed_worker_mid_job_then_restarted_completes_with_exactly_n_predictio
     assert job.processed == IMAGES
     assert Prediction.objects.filter(batch_item__job=job).count() == IMAGES
     assert not BatchItem.objects.filter(job=job, prediction__isnull=True).exists()
-    assert job.attempts == 2
+    assert job.attempts == 1  # the job was never stale: its chunks were
+    assert max(JobChunk.objects.filter(job=job).values_list("attempts", flat=True)) <= 2

@@ -14,7 +14,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from classifier_site.media_store import store_image_file
-from jobs.models import Job
+from jobs.models import Job, JobChunk
 from ml_core.preprocessing import encode_png
 from predictions import retention
 from predictions.models import BatchItem, Prediction
@@ -142,11 +142,14 @@ def test_a_dry_run_deletes_nothing_and_says_what_it_would(settings, version, min
 
 
 def finished_batch_job(version, mini_dataset, status: str = "succeeded") -> Job:
-    """A batch job finished 40 days ago: three items, the first two predicted."""
+    """A batch job finished 40 days ago: three items, the first two predicted, in two
+    chunk rows (jobs.scheduling's)."""
     job = Job.objects.create(
         kind=Job.Kind.BATCH_INFERENCE, status=status, total=3, model_version=version,
         finished_at=timezone.now() - OLD,
     )  # fmt: skip
+    JobChunk.objects.create(job=job, start=0, stop=2, state=JobChunk.State.DONE)
+    JobChunk.objects.create(job=job, start=2, stop=3)
     for position in range(3):
         name = stored(mini_dataset, 10 + position + 10 * job.pk, folder="uploads")
         item = BatchItem.objects.create(
@@ -180,12 +183,16 @@ def test_old_batch_jobs_go_whole_and_unfinished_ones_stay(settings, version, min
     names = list(BatchItem.objects.filter(job=job).values_list("image", flat=True))
     running = finished_batch_job(version, mini_dataset)
     Job.objects.filter(pk=running.pk).update(status="running", finished_at=None)
+    expected = {"batch item": 3, "prediction": 2, "batch job": 1, "job chunk": 2}
+    assert retention.purge(dry_run=True).rows == expected  # counts what cascades too
     report = retention.purge()
     assert not Job.objects.filter(pk=job.pk).exists()
     assert not BatchItem.objects.filter(job_id=job.pk).exists()
     assert not any(exists(name) for name in names)
-    assert report.rows == {"batch item": 3, "prediction": 2, "batch job": 1}
+    assert report.rows == expected
+    assert not JobChunk.objects.filter(job_id=job.pk).exists()  # they cascade with the job
     assert BatchItem.objects.filter(job=running).count() == 3
+    assert JobChunk.objects.filter(job=running).count() == 2
 
 
 def test_orphan_files_older_than_the_grace_period_are_swept(settings, version, mini_dataset):

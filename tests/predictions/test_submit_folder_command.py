@@ -2,12 +2,17 @@
 a time and then started. Real Redis and a real `celery worker`."""
 
 import io
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
 
 from harness.helpers import wait_until
-from jobs.models import Job
+from jobs.models import Job, JobChunk
 from ml_core.preprocessing import encode_png
 from predictions.models import BatchPart, Prediction
 from tests.workers import register_version
@@ -67,3 +72,65 @@ def test_no_production_model_or_too_many_files_leave_no_job(
     with pytest.raises(CommandError, match="not a folder"):
         call_command("submit_folder", str(folder / "README.txt"), stdout=io.StringIO())
     assert not Job.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_operator_may_submit_a_folder_at_high_priority(
+    tmp_path, mini_dataset, trained_artifacts, isolated_storage
+):
+    """The command runs as the server's operator: no staff check. The job's chunk rows
+    exist once it is started (jobs.scheduling dispatches them)."""
+    register_version(trained_artifacts, 1)
+    folder = write_folder(tmp_path / "photos", mini_dataset, 3)
+    out = io.StringIO()
+    call_command("submit_folder", str(folder), priority="high", stdout=out, stderr=io.StringIO())
+    job = Job.objects.get(pk=int(out.getvalue().strip().splitlines()[-1]))
+    assert (job.status, job.priority, job.total) == ("queued", "high", 3)
+    assert list(JobChunk.objects.filter(job=job).values_list("start", "stop")) == [(0, 3)]
+    with pytest.raises(CommandError, match="invalid choice"):
+        call_command("submit_folder", str(folder), "--priority", "urgent", stdout=io.StringIO())
+
+
+def test_a_folder_started_while_redis_is_down_is_queued_and_left_to_the_sweep(
+    tmp_path, mini_dataset
+):
+    """Starting the draft commits its chunk rows before any is sent: with no broker
+    the job is started all the same (its dispatched chunk is sent again by the sweep
+    after BATCH_CHUNK_LOST_AFTER_SECONDS), never a started job with nothing to run.
+    A separate process, its Redis a port nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]
+    environment = {
+        **os.environ,
+        "DATABASE_URL": "",
+        "SQLITE_PATH": str(tmp_path / "db.sqlite3"),
+        "MEDIA_ROOT": str(tmp_path / "media"),
+        "REDIS_URL": f"redis://127.0.0.1:{dead_port}/0",
+    }
+    manage = [sys.executable, str(Path(__file__).resolve().parents[2] / "manage.py")]
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [*manage, *args], env=environment, capture_output=True, text=True, timeout=180
+        )
+
+    assert run("migrate", "-v0").returncode == 0
+    production = (
+        "from training.models import ModelVersion; ModelVersion.objects.create(number=1, "
+        "artifact_path='v1', class_names=['a'], dataset_fingerprint='f', status='production')"
+    )
+    assert run("shell", "-c", production).returncode == 0
+    folder = write_folder(tmp_path / "photos", mini_dataset, 3)
+    submitted = run("submit_folder", str(folder), "--priority", "low")
+    assert submitted.returncode == 0, submitted.stderr
+    assert "started; its chunks not sent (no broker" in submitted.stderr
+    state = run(
+        "shell", "-c",
+        "from jobs.models import Job, JobChunk; job = Job.objects.get(); "
+        "print(job.status, job.priority, job.total, "
+        "list(JobChunk.objects.values_list('start', 'stop', 'state')))",
+    )  # fmt: skip
+    assert state.stdout.strip().splitlines()[-1] == "queued low 3 [(0, 3, 'dispatched')]", (
+        state.stderr
+    )

@@ -5,6 +5,7 @@ from rest_framework import serializers
 
 from classifier_site.api import Conflict, StrictModelSerializer, StrictSerializer, check_uploads
 from classifier_site.media import media_url
+from jobs.serializers import priority_field
 from ml_core import config as recipe
 from training.models import (
     LABEL_MAX_LENGTH,
@@ -174,6 +175,7 @@ class TrainingJobRequestSerializer(StrictSerializer):
 
     max_train_images = serializers.IntegerField(min_value=10, required=False, allow_null=True)
     auto_promote = serializers.BooleanField(default=False)
+    priority = priority_field()
 
     def get_fields(self) -> dict[str, serializers.Field]:
         # The recipe knobs first, each built from its declaration in ml_core.config.

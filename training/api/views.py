@@ -33,7 +33,7 @@ from classifier_site.uploads import (
 from jobs import quotas
 from jobs.models import Job
 from jobs.serializers import JobSerializer
-from jobs.views import JobViewSet
+from jobs.views import JobViewSet, priority_refused
 from ml_core.config import TrainingConfig
 from ml_core.datasets import ClassFolderReader, DatasetError, display_name
 from ml_core.preprocessing import INPUT_SHAPE
@@ -185,6 +185,9 @@ class TrainingJobViewSet(JobViewSet):
         options = dict(serializer.validated_data)
         auto_promote = options.pop("auto_promote")
         max_train_images = options.pop("max_train_images", None)
+        priority = options.pop("priority")
+        if refused := priority_refused(request, priority):
+            return refused
         if not TrainingImage.objects.filter(split="train", status="included").exists():
             return error(409, "there are no included training images to train on")
         caller = quotas.caller_of(request)
@@ -195,6 +198,7 @@ class TrainingJobViewSet(JobViewSet):
                 auto_promote=auto_promote,
                 max_train_images=max_train_images,
                 user=request.user,
+                priority=priority,
             )
         body = JobSerializer(job, context={"request": request}).data
         return Response(body, status=status.HTTP_202_ACCEPTED)

@@ -77,10 +77,14 @@ async function start(event) {
   }
 }
 
+// The form's priority (low, normal; high for staff), sent with the job's creation.
+const chosenPriority = () => document.getElementById("batch-priority").value;
+
 // One zip is one request (the server unpacks it within its limits).
 async function submitZip(file) {
   const body = new FormData();
   body.append("archive", file);
+  body.append("priority", chosenPriority());
   const job = await upload("/api/v1/batch-jobs/", body, (share) => {
     uploadText.textContent = share < 1 ? `Uploading… ${percent(share, 0)}` : "Checking the images…";
   });
@@ -163,7 +167,8 @@ async function draftFor(files) {
       return { id: saved.id, received };
     }
   }
-  const job = await api("/api/v1/batch-jobs/", { method: "POST", json: { draft: true } });
+  const json = { draft: true, priority: chosenPriority() }; // kept when the draft starts
+  const job = await api("/api/v1/batch-jobs/", { method: "POST", json });
   if (job.access_key) keepKey(job.id, job.access_key);
   localStorage.setItem(DRAFT, JSON.stringify({ id: job.id, selection }));
   return { id: job.id, received: new Set() };

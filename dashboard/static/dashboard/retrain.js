@@ -87,6 +87,7 @@ async function start(event) {
   const request = {
     max_train_images: number(form.elements.max_train_images) ?? null,
     auto_promote: form.elements.auto_promote.checked,
+    priority: form.elements.priority.value,
   };
   for (const input of form.querySelectorAll("[data-knob]")) {
     request[input.name] = knobValue[input.dataset.knob](input);

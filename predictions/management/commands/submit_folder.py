@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
+from jobs.models import Job
 from predictions import batch, drafts
 from training.models import ModelVersion
 
@@ -42,8 +43,23 @@ class Command(BaseCommand):
             default=None,
             help="images decoded and stored per step (default: BATCH_JOB_CHUNK_SIZE)",
         )
+        parser.add_argument(
+            "--priority",
+            choices=Job.Priority.values,
+            default=Job.Priority.NORMAL,
+            # The command runs as the server's operator: high needs no staff check.
+            help="the job's priority among batch jobs (jobs.scheduling; default normal)",
+        )
 
-    def handle(self, *args, path: Path, user: str | None, part_size: int | None, **options):
+    def handle(
+        self,
+        *args,
+        path: Path,
+        user: str | None,
+        part_size: int | None,
+        priority: str = Job.Priority.NORMAL,
+        **options,
+    ):
         if not path.is_dir():
             raise CommandError(f"{path} is not a folder")
         owner = self._user(user)
@@ -59,7 +75,7 @@ class Command(BaseCommand):
         if ModelVersion.production() is None:
             raise CommandError("no model version is in production yet")
         access_key = None if owner else batch.new_access_key()
-        job = drafts.create_draft(user=owner, access_key=access_key)
+        job = drafts.create_draft(user=owner, access_key=access_key, priority=priority)
         try:
             skipped = self._append_all(job, path, files, part_size or settings.BATCH_JOB_CHUNK_SIZE)
             job.refresh_from_db()
@@ -75,7 +91,8 @@ class Command(BaseCommand):
             self.stderr.write(f"... and {len(skipped) - SHOWN_SKIPPED} more skipped")
         self.stdout.write(
             self.style.SUCCESS(
-                f"Batch job {job.pk} started: {job.total:,} images, {len(skipped):,} skipped."
+                f"Batch job {job.pk} started: {job.total:,} images, {len(skipped):,} skipped "
+                f"(priority {job.priority})."
             )
         )
         if access_key:
