@@ -16,8 +16,9 @@ def test_unknown_page_outside_the_api_stays_html(client):
 
 
 def test_json_sent_to_an_upload_endpoint_is_a_json_415(viewer, curated_small):
+    # (a batch job's submit takes JSON too, for `{"draft": true}`)
     response = viewer.generic(
-        "POST", "/api/v1/batch-jobs/", "{not json", content_type="application/json"
+        "POST", "/api/v1/predict/", "{not json", content_type="application/json"
     )
     assert response.status_code == 415
     assert response.json() == {"detail": 'Unsupported media type "application/json" in request.'}

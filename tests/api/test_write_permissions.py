@@ -24,11 +24,14 @@ OPEN_TO_ANONYMOUS_PREDICTION = {
 # An anonymous batch job is cancelled by whoever holds its access key: the view lets
 # anonymous callers in (while they may predict) and answers 404 for a job they
 # cannot see (test_batch_job_privacy).
-OPEN_TO_KEY_HOLDERS = {("post", "/api/v1/batch-jobs/{id}/cancel/")}
+OPEN_TO_KEY_HOLDERS = {
+    ("post", "/api/v1/batch-jobs/{id}/cancel/"),
+    ("post", "/api/v1/batch-jobs/{id}/files/"),
+    ("post", "/api/v1/batch-jobs/{id}/start/"),
+}
 # Open to any signed-in user: their own predictions, and cancelling their own jobs
 # (the view answers 403 for somebody else's job; see test_batch_job_privacy).
-OPEN_TO_SIGNED_IN = OPEN_TO_ANONYMOUS_PREDICTION | {
-    ("post", "/api/v1/batch-jobs/{id}/cancel/"),
+OPEN_TO_SIGNED_IN = OPEN_TO_ANONYMOUS_PREDICTION | OPEN_TO_KEY_HOLDERS | {
     ("post", "/api/v1/training-jobs/{id}/cancel/"),
 }
 

@@ -12,6 +12,9 @@ from training.models import ModelVersion
 
 pytestmark = [*JOB_TEST, pytest.mark.browser]
 TRAINING_WAIT_MS = 180_000
+# The submit and the first poll, while the training worker loads TensorFlow on the
+# same 2 cores: seconds, more than expect's default of 5.
+SUBMIT_WAIT_MS = 30_000
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +59,7 @@ def test_the_recipe_options_set_in_the_form_are_the_jobs_parameters(
     page.fill("#retrain-max-images", "100")
     try:
         page.click("#retrain-submit")
-        expect(page.locator("#training-job")).to_be_visible()
+        expect(page.locator("#training-job")).to_be_visible(timeout=SUBMIT_WAIT_MS)
     finally:
         clear_queues("training")
     chosen = TrainingConfig(
@@ -70,7 +73,7 @@ def test_start_a_one_epoch_retrain_and_see_it_finish_with_its_curves(
     browser_session, worker, curated_small, trainer
 ):
     page = start_retrain(browser_session, trainer, epochs=1, screenshot="retrain-form")
-    expect(page.locator("#training-job")).to_be_visible()
+    expect(page.locator("#training-job")).to_be_visible(timeout=SUBMIT_WAIT_MS)
     expect(page.locator("#training-status")).to_have_text("succeeded", timeout=TRAINING_WAIT_MS)
     job = Job.objects.get()
     assert (job.submitted_by, job.parameters["max_train_images"]) == (trainer, 100)
