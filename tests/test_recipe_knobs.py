@@ -18,7 +18,7 @@ from training.api.serializers import TrainingJobRequestSerializer
 from training.management.commands.train_model import Command
 
 NUMBERS = [knob for knob in KNOBS if knob.type in (int, float)]
-NON_RECIPE_FIELDS = {"max_train_images", "auto_promote"}
+NON_RECIPE_FIELDS = {"max_train_images", "auto_promote", "priority"}
 FIELD_CLASSES = {
     int: serializers.IntegerField,
     float: serializers.FloatField,
@@ -46,7 +46,7 @@ def test_every_training_config_field_is_a_declared_knob():
 # The API: TrainingJobRequestSerializer and so the OpenAPI schema.
 
 
-def test_the_api_takes_every_knob_and_the_two_job_options():
+def test_the_api_takes_every_knob_and_the_three_job_options():
     fields = TrainingJobRequestSerializer().fields
     assert set(fields) == {knob.name for knob in KNOBS} | NON_RECIPE_FIELDS
 
