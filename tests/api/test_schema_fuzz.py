@@ -41,6 +41,17 @@ enabled = false  # every run starts from the schema alone
 [[operations]]
 include-path = "/api/v1/health/ready/"
 checks.not_a_server_error.expected-statuses = ["2xx", "3xx", "4xx", "503"]
+
+# A batch job's body is one of three (`images`, `archive`, `draft`: a oneOf). To make
+# negative data Schemathesis 4.32 drops the `required` of one branch and then calls a
+# body that satisfies another branch (only `images`) negative: a false positive of
+# its negative_data_rejection (the class of schemathesis#3367). Every other check, and
+# the negative data of every other operation, still run; tests/api/test_batch_jobs.py
+# and test_schema_contract.py check this body's either-or directly.
+[[operations]]
+include-path = "/api/v1/batch-jobs/"
+include-method = "POST"
+checks.negative_data_rejection.enabled = false
 """
 
 

@@ -29,11 +29,10 @@ OPEN_TO_KEY_HOLDERS = {
     ("post", "/api/v1/batch-jobs/{id}/files/"),
     ("post", "/api/v1/batch-jobs/{id}/start/"),
 }
+TRAINING_CANCEL = ("post", "/api/v1/training-jobs/{id}/cancel/")
 # Open to any signed-in user: their own predictions, and cancelling their own jobs
 # (the view answers 403 for somebody else's job; see test_batch_job_privacy).
-OPEN_TO_SIGNED_IN = OPEN_TO_ANONYMOUS_PREDICTION | OPEN_TO_KEY_HOLDERS | {
-    ("post", "/api/v1/training-jobs/{id}/cancel/"),
-}
+OPEN_TO_SIGNED_IN = OPEN_TO_ANONYMOUS_PREDICTION | OPEN_TO_KEY_HOLDERS | {TRAINING_CANCEL}
 
 
 def unsafe_operations() -> list[tuple[str, str]]:

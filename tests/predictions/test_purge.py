@@ -151,7 +151,11 @@ def finished_batch_job(version, mini_dataset, status: str = "succeeded") -> Job:
     JobChunk.objects.create(job=job, start=0, stop=2, state=JobChunk.State.DONE)
     JobChunk.objects.create(job=job, start=2, stop=3)
     for position in range(3):
-        name = stored(mini_dataset, 10 + position + 10 * job.pk, folder="uploads")
+        name = stored(
+            mini_dataset,
+            (10 + position + 10 * job.pk) % len(mini_dataset.test.images),
+            folder="uploads",
+        )
         item = BatchItem.objects.create(
             job=job, position=position, image=name, image_sha256="0" * 64, pixels=b"x" * 3072
         )
