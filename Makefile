@@ -75,13 +75,17 @@ redis:
 	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || \
 	redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
 
+# Not run again on PostgreSQL (about 2.5 minutes): the schema contract (fuzzing and the
+# generated client) and the worker topology do not depend on the database.
+NOT_DATABASE_TESTS := --deselect tests/api/test_schema_fuzz.py --deselect tests/api/test_generated_client.py --deselect tests/predictions/test_interactive_priority.py
+
 ## test: lint, the whole suite on SQLite, then the database tests on PostgreSQL
 test: lint audit test-data redis
 	$(BIN)/python -m pytest
 	@# A real login, not pg_isready: Debian's own clusters answer but want a password over TCP.
 	@if [ -n "$$CI" ] || $(BIN)/python -c 'import sys, psycopg; psycopg.connect(sys.argv[1], connect_timeout=3).close()' "$(TEST_POSTGRES_URL)" 2>/dev/null; then \
 		echo "== again on PostgreSQL: tests/jobs tests/training tests/predictions tests/api =="; \
-		DATABASE_URL="$(TEST_POSTGRES_URL)" $(BIN)/python -m pytest tests/jobs tests/training tests/predictions tests/api; \
+		DATABASE_URL="$(TEST_POSTGRES_URL)" $(BIN)/python -m pytest tests/jobs tests/training tests/predictions tests/api $(NOT_DATABASE_TESTS); \
 	else echo "!! PostgreSQL at $(TEST_POSTGRES_URL) refused the connection or the login: skipped its run (CI runs it; see docs/development.md)"; fi
 
 ## multihost: two inference workers in network namespaces of their own share one batch
