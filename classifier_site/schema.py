@@ -17,6 +17,7 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import force_instance, get_manager, get_view_model
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import permissions, serializers
 from rest_framework.authentication import SessionAuthentication
 
@@ -35,6 +36,11 @@ FILE_PART_HEADERS = {
 NO_NUL = "^[^\\u0000]*$"
 # A query parameter's form field attribute, and the JSON Schema keyword that says it.
 BOUNDS = {"min_value": "minimum", "max_value": "maximum", "max_length": "maxLength"}
+
+
+# What a job submit answers when backpressure refuses it (classifier_site.backpressure).
+OVER_QUOTA = OpenApiResponse(description="over a quota of the caller's (named in `quota`)")
+SERVICE_FULL = OpenApiResponse(description="the service is full (named in `service_limit`)")
 
 
 class ErrorSerializer(serializers.Serializer):

@@ -24,6 +24,7 @@ from classifier_site.api import (
 )
 from classifier_site.backpressure import check_disk
 from classifier_site.media import signed_url
+from classifier_site.schema import OVER_QUOTA, SERVICE_FULL
 from classifier_site.uploads import RequestTooLarge, check_request_pixels, read_upload
 from classifier_site.visibility import visible_to
 from jobs import quotas
@@ -282,7 +283,7 @@ class BatchJobViewSet(MultipartPostMixin, JobViewSet):
             400: OpenApiResponse(description="a file is not an image, or limits exceeded"),
             403: OpenApiResponse(description="priority high asked by a caller not staff"),
             413: OpenApiResponse(description="the request's bytes or pixels are over budget"),
-            429: OpenApiResponse(description="over a quota of the caller's (named in `quota`)"),
+            429: OVER_QUOTA,
             503: OpenApiResponse(description="no production model, or the service is full"),
             507: OpenApiResponse(description="the server cannot store uploads right now"),
         },
@@ -346,8 +347,8 @@ class BatchJobViewSet(MultipartPostMixin, JobViewSet):
                 description="the request's bytes or pixels, or the job's images "
                 "(BATCH_JOB_MAX_IMAGES), are over budget"
             ),
-            429: OpenApiResponse(description="over a quota of the caller's (named in `quota`)"),
-            503: OpenApiResponse(description="the service is full (named in `service_limit`)"),
+            429: OVER_QUOTA,
+            503: SERVICE_FULL,
             507: OpenApiResponse(description="the server cannot store uploads right now"),
         },
     )

@@ -24,6 +24,7 @@ from classifier_site.api import (
 )
 from classifier_site.backpressure import check_disk
 from classifier_site.media_store import all_or_nothing
+from classifier_site.schema import OVER_QUOTA, SERVICE_FULL
 from classifier_site.uploads import (
     check_request_pixels,
     offload,
@@ -78,8 +79,8 @@ class ModelVersionViewSet(viewsets.ReadOnlyModelViewSet):
         request=None,
         responses={
             202: JobSerializer,
-            429: OpenApiResponse(description="over a quota of the caller's (named in `quota`)"),
-            503: OpenApiResponse(description="the service's queues are full"),
+            429: OVER_QUOTA,
+            503: SERVICE_FULL,
         },
     )
     @action(detail=True, methods=["post"])
@@ -175,8 +176,8 @@ class TrainingJobViewSet(JobViewSet):
         responses={
             202: JobSerializer,
             409: OpenApiResponse(description="there are no included training images"),
-            429: OpenApiResponse(description="over a quota of the caller's (named in `quota`)"),
-            503: OpenApiResponse(description="the service's queues are full"),
+            429: OVER_QUOTA,
+            503: SERVICE_FULL,
         },
     )
     def create(self, request: Request) -> Response:
